@@ -1,0 +1,1 @@
+"""Check a Paynet card-storage OTP on behalf of mobile and web apps."""

@@ -1,0 +1,64 @@
+"""Invoke the function once on an API Gateway event, locally, and print its response.
+
+Usage: ``python -m tests.support.local_run [EVENT_FILE]`` (default events/check_otp.json).
+
+The Paynet sandbox and moto's Secrets Manager run on loopback for the length of the run, and a
+made-up test key is stored as the secret. Nothing leaves the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import boto3
+
+from otp_check.dependencies import reset_dependencies
+from otp_check.handler import lambda_handler
+from tests.support.aws import local_secrets_manager
+from tests.support.lambda_context import FakeLambdaContext
+from tests.support.paynet_sandbox import PaynetSandbox
+
+SANDBOX_SECRET_KEY = "sck_test_LocalRun/Sandbox+Key0000"
+SECRET_NAME = "paynet/otp-check/local"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "event",
+        nargs="?",
+        default="events/check_otp.json",
+        type=Path,
+        help="API Gateway REST proxy event (JSON file)",
+    )
+    args = parser.parse_args(argv)
+    event = json.loads(args.event.read_text("utf-8"))
+
+    with (
+        PaynetSandbox(SANDBOX_SECRET_KEY) as sandbox,
+        local_secrets_manager(os.environ),
+    ):
+        boto3.client("secretsmanager").create_secret(
+            Name=SECRET_NAME, SecretString=json.dumps({"secret_key": SANDBOX_SECRET_KEY})
+        )
+        os.environ["PAYNET_BASE_URL"] = sandbox.base_url
+        os.environ["PAYNET_SECRET_ID"] = SECRET_NAME
+
+        print(f"Invoking the function on {args.event}; its log lines follow.", file=sys.stderr)
+        response = lambda_handler(event, FakeLambdaContext())
+        reset_dependencies()
+
+    print("\nAPI Gateway response:")
+    body = response.get("body")
+    if isinstance(body, str) and not response.get("isBase64Encoded"):
+        response = {**response, "body": json.loads(body)}
+    print(json.dumps(response, indent=2, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
