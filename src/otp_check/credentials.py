@@ -61,7 +61,9 @@ class SecretsManagerKeySource:
                 self._secret_id, max_age=self._max_age, force_fetch=force_fetch
             )
         except GetParameterError as exc:
-            error_code = _error_code(exc.__cause__)
+            # Powertools 3 raises GetParameterError inside its except block without "from",
+            # so the botocore error is the implicit context, not the cause.
+            error_code = _error_code(exc.__cause__ or exc.__context__)
             raise SecretUnavailableError(
                 f"Cannot read secret {self._secret_id!r} from Secrets Manager: {error_code}",
                 error_code=error_code,

@@ -171,6 +171,32 @@ def test_form_body_not_forwarded(sandbox: PaynetSandbox) -> None:
     assert sandbox.requests == []
 
 
+def test_one_megabyte_extra_field_dropped(sandbox: PaynetSandbox) -> None:
+    response = invoke(api_event(valid_request(padding="x" * 1_000_000)))
+    assert response.status == 200
+    assert "padding" not in sandbox.requests[0].json()
+
+
+def test_one_megabyte_field_returns_400(sandbox: PaynetSandbox) -> None:
+    response = invoke(api_event(valid_request(otp_session_id="1" * 1_000_000)))
+    _assert_problem(response, 400)
+    assert sandbox.requests == []
+
+
+def test_missing_body_key_returns_400(sandbox: PaynetSandbox) -> None:
+    event = api_event(valid_request())
+    del event["body"]
+    _assert_problem(invoke(event), 400)
+    assert sandbox.requests == []
+
+
+@pytest.mark.parametrize("name", ["content-type", "CONTENT-TYPE", "Content-Type", "cOnTeNt-TyPe"])
+def test_header_name_case_ignored(sandbox: PaynetSandbox, name: str) -> None:
+    response = invoke(api_event(valid_request(), headers={name: "application/json"}))
+    assert response.status == 200
+    assert len(sandbox.requests) == 1
+
+
 def test_invalid_request_does_not_echo_otp() -> None:
     response = _check(otp_code="LEAK-ME-1")
     assert "LEAK-ME-1" not in json.dumps(response.raw)

@@ -92,8 +92,12 @@ class CountingAwsApp:
 
 
 @contextmanager
-def local_secrets_manager(environ: MutableMapping[str, str]) -> Iterator[CountingAwsApp]:
+def local_secrets_manager(
+    environ: MutableMapping[str, str], *, port: int = 0
+) -> Iterator[CountingAwsApp]:
     """Run moto's server on 127.0.0.1 and point boto3 at it through ``environ``.
+
+    ``port`` 0 picks a free port.
 
     ``AWS_ENDPOINT_URL_SECRETS_MANAGER`` is boto3's own setting, so the function needs no code
     to use the local server.
@@ -101,7 +105,7 @@ def local_secrets_manager(environ: MutableMapping[str, str]) -> Iterator[Countin
     # werkzeug logs every request line on stderr, which buries test and `make run` output.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     app = CountingAwsApp(DomainDispatcherApplication(create_backend_app))
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
+    server = make_server("127.0.0.1", port, app, threaded=True, request_handler=MotoRequestHandler)
     thread = threading.Thread(target=server.serve_forever, name="moto-server", daemon=True)
     thread.start()
     host, port = server.server_address[:2]

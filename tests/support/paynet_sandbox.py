@@ -127,6 +127,7 @@ class ScriptedResponse:
     headers: Mapping[str, str] = field(default_factory=dict)
     delay_seconds: float = 0.0
     action: ScriptedAction = "respond"
+    byte_interval_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         if not 200 <= self.status <= 599:
@@ -135,6 +136,10 @@ class ScriptedResponse:
             )
         if not math.isfinite(self.delay_seconds) or self.delay_seconds < 0:
             raise ValueError(f"delay_seconds must be finite and >= 0, not {self.delay_seconds}")
+        if not math.isfinite(self.byte_interval_seconds) or self.byte_interval_seconds < 0:
+            raise ValueError(
+                f"byte_interval_seconds must be finite and >= 0, not {self.byte_interval_seconds}"
+            )
         if self.action not in _SCRIPTED_ACTIONS:
             raise ValueError(f"action must be one of {_SCRIPTED_ACTIONS}, not {self.action!r}")
 
@@ -366,8 +371,16 @@ class _SandboxHandler(BaseHTTPRequestHandler):
         if self.close_connection and "connection" not in given_names:
             self.send_header("Connection", "close")
         self.end_headers()
-        if self.command != "HEAD" and response.body:
+        if self.command == "HEAD" or not response.body:
+            return
+        if response.byte_interval_seconds <= 0:
             self.wfile.write(response.body)
+            return
+        for index in range(len(response.body)):
+            if self.server.stopping.wait(response.byte_interval_seconds):
+                self.close_connection = True
+                return
+            self.wfile.write(response.body[index : index + 1])
 
 
 def _body_too_large() -> ScriptedResponse:

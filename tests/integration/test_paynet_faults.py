@@ -1,0 +1,148 @@
+"""Faults on the Paynet side: stale connections, oversized and stalling responses, TLS."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import socket
+import ssl
+import time
+import tracemalloc
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import trustme
+
+from otp_check.observability import logger
+from otp_check.paynet import MAX_RESPONSE_BYTES
+from tests.conftest import TEST_SECRET_KEY
+from tests.support.events import api_event, valid_request
+from tests.support.invoke import invoke
+from tests.support.lambda_context import FakeLambdaContext
+from tests.support.paynet_sandbox import PaynetSandbox, ScriptedResponse
+
+pytestmark = pytest.mark.usefixtures("function_env")
+
+
+@pytest.fixture
+def log_output() -> Iterator[io.StringIO]:
+    buffer = io.StringIO()
+    handler = logger.registered_handler
+    assert isinstance(handler, logging.StreamHandler)
+    previous_stream = handler.setStream(buffer)
+    yield buffer
+    handler.setStream(previous_stream)
+
+
+def _log_messages(buffer: io.StringIO) -> list[str]:
+    return [json.loads(line)["message"] for line in buffer.getvalue().splitlines()]
+
+
+def test_stale_keep_alive_connection_replaced(monkeypatch: pytest.MonkeyPatch) -> None:
+    with PaynetSandbox(TEST_SECRET_KEY, keep_alive_timeout=0.2) as sandbox:
+        monkeypatch.setenv("PAYNET_BASE_URL", sandbox.base_url)
+        assert invoke(api_event(valid_request())).status == 200
+
+        # The sandbox closes the idle connection; the next warm invocation finds it closed.
+        time.sleep(0.6)
+        assert invoke(api_event(valid_request())).status == 200
+
+        assert len(sandbox.requests) == 2
+        assert sandbox.connection_count == 2
+
+
+def test_huge_response_read_bounded(sandbox: PaynetSandbox) -> None:
+    # A warm-up invocation first: the cold start loads botocore's service models, which alone
+    # take several megabytes.
+    assert invoke(api_event(valid_request())).status == 200
+    body = b'{"code": 0, "message": "' + b"a" * (8 * 1024 * 1024) + b'"}'
+    sandbox.enqueue(ScriptedResponse(body=body))
+
+    tracemalloc.start()
+    try:
+        response = invoke(api_event(valid_request()))
+        _, peak_bytes = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert response.status == 502
+    assert len(sandbox.requests) == 2
+    # Reading stops a little past MAX_RESPONSE_BYTES, far below the 8 MiB that was sent.
+    assert peak_bytes < 16 * MAX_RESPONSE_BYTES
+
+
+def test_stalling_response_returns_504_in_time(
+    sandbox: PaynetSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each byte arrives well within the read timeout, so only the invocation's deadline
+    # can stop the read.
+    monkeypatch.setenv("PAYNET_TIMEOUT_SECONDS", "2")
+    body = b'{"code": 0, "message": "Ba\xc5\x9far\xc4\xb1l\xc4\xb1 \xc4\xb0\xc5\x9flem"}'
+    sandbox.enqueue(ScriptedResponse(body=body, byte_interval_seconds=0.3))
+    context = FakeLambdaContext(timeout_ms=3_000)
+
+    started = time.monotonic()
+    response = invoke(api_event(valid_request()), context)
+    elapsed = time.monotonic() - started
+
+    assert response.status == 504
+    assert elapsed < 2.5
+    assert len(sandbox.requests) == 1
+
+
+def test_refused_connection_retried_once(
+    monkeypatch: pytest.MonkeyPatch, log_output: io.StringIO
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("PAYNET_BASE_URL", f"http://127.0.0.1:{port}")
+
+    response = invoke(api_event(valid_request()))
+
+    assert response.status == 502
+    messages = _log_messages(log_output)
+    assert messages.count("Paynet connection failed, retrying once") == 1
+
+
+@pytest.fixture(scope="module")
+def certificate_authority() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture
+def tls_sandbox(certificate_authority: trustme.CA) -> Iterator[PaynetSandbox]:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    certificate_authority.issue_cert("127.0.0.1").configure_cert(context)
+    with PaynetSandbox(TEST_SECRET_KEY, ssl_context=context) as sandbox:
+        yield sandbox
+
+
+def test_untrusted_certificate_rejected(
+    tls_sandbox: PaynetSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PAYNET_BASE_URL", tls_sandbox.base_url)
+    response = invoke(api_event(valid_request()))
+    assert response.status == 502
+    # The handshake failed, so the request, and the key in it, never reached the server.
+    assert tls_sandbox.requests == []
+
+
+def test_configured_ca_bundle_trusted(
+    tls_sandbox: PaynetSandbox,
+    certificate_authority: trustme.CA,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    bundle = tmp_path / "paynet-ca.pem"
+    certificate_authority.cert_pem.write_to_path(str(bundle))
+    monkeypatch.setenv("PAYNET_BASE_URL", tls_sandbox.base_url)
+    monkeypatch.setenv("PAYNET_CA_BUNDLE", str(bundle))
+
+    response = invoke(api_event(valid_request()))
+
+    assert tls_sandbox.base_url.startswith("https://")
+    assert response.status == 200
+    assert len(tls_sandbox.requests) == 1
