@@ -1,19 +1,24 @@
 """Fixtures that run the function against real servers on loopback.
 
-The Paynet sandbox is a real HTTP server and Secrets Manager is moto's server, reached through
-boto3's ``AWS_ENDPOINT_URL_SECRETS_MANAGER``. Nothing inside urllib3 or boto3 is replaced.
+The Paynet sandbox is a real HTTP server. Secrets Manager and DynamoDB are moto's server,
+reached through boto3's ``AWS_ENDPOINT_URL_SECRETS_MANAGER`` and ``AWS_ENDPOINT_URL_DYNAMODB``.
+Nothing inside urllib3 or boto3 is replaced.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import pytest
 
-from tests.support.aws import CountingAwsApp, local_secrets_manager
+from otp_check.observability import logger
+from tests.support.aws import LocalAws, create_attempts_table, local_aws_server
 from tests.support.invoke import start_cold
 from tests.support.paynet_sandbox import PaynetSandbox
 
@@ -27,6 +32,13 @@ _FUNCTION_VARIABLES = (
     "PAYNET_CONNECT_TIMEOUT_SECONDS",
     "PAYNET_SECRET_MAX_AGE_SECONDS",
     "PAYNET_CA_BUNDLE",
+    "ATTEMPTS_TABLE_NAME",
+    "MAX_FAILED_CHECKS_PER_SESSION",
+    "MAX_FAILED_CHECKS_PER_PHONE",
+    "PHONE_LIMIT_WINDOW_SECONDS",
+    "SESSION_COUNTER_TTL_SECONDS",
+    "ATTEMPT_STORE_FAILURE_MODE",
+    "CORS_ALLOWED_ORIGINS",
     "POWERTOOLS_LOGGER_LOG_EVENT",
     "POWERTOOLS_LOG_LEVEL",
     "AWS_LAMBDA_LOG_LEVEL",
@@ -34,17 +46,17 @@ _FUNCTION_VARIABLES = (
 
 
 @pytest.fixture(scope="session")
-def _aws_server() -> Iterator[tuple[CountingAwsApp, dict[str, str]]]:
+def _aws_server() -> Iterator[tuple[LocalAws, dict[str, str]]]:
     environ: dict[str, str] = {}
-    with local_secrets_manager(environ) as aws:
+    with local_aws_server(environ) as aws:
         yield aws, environ
 
 
 @pytest.fixture
 def local_aws(
-    _aws_server: tuple[CountingAwsApp, dict[str, str]], monkeypatch: pytest.MonkeyPatch
-) -> CountingAwsApp:
-    """moto's Secrets Manager, with this test's environment pointing boto3 at it."""
+    _aws_server: tuple[LocalAws, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> LocalAws:
+    """moto's Secrets Manager and DynamoDB, with this test's environment pointing boto3 at them."""
     aws, environ = _aws_server
     for name, value in environ.items():
         monkeypatch.setenv(name, value)
@@ -66,21 +78,51 @@ def create_secret(secret_string: str) -> str:
 
 
 @pytest.fixture
-def secret_id(local_aws: CountingAwsApp) -> str:
+def secret_id(local_aws: LocalAws) -> str:
     name = create_secret(json.dumps({"secret_key": TEST_SECRET_KEY}))
     local_aws.reset()
     return name
 
 
 @pytest.fixture
+def attempts_table(local_aws: LocalAws) -> str:
+    """A new, empty attempt-counter table, so that no test inherits another's counts."""
+    name = f"attempts-{uuid.uuid4()}"
+    create_attempts_table(name)
+    local_aws.reset()
+    return name
+
+
+@pytest.fixture
 def function_env(
-    monkeypatch: pytest.MonkeyPatch, sandbox: PaynetSandbox, secret_id: str
+    monkeypatch: pytest.MonkeyPatch, sandbox: PaynetSandbox, secret_id: str, attempts_table: str
 ) -> Iterator[None]:
-    """Configure the function for the sandbox and the secret, starting from a cold instance."""
+    """Configure the function for the sandbox, the secret and the table, starting cold."""
     for name in _FUNCTION_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("PAYNET_BASE_URL", sandbox.base_url)
     monkeypatch.setenv("PAYNET_SECRET_ID", secret_id)
+    monkeypatch.setenv("ATTEMPTS_TABLE_NAME", attempts_table)
+    # The default of 5 failed checks per session would stop tests that send many wrong codes
+    # with the same session id. The limit tests set their own values.
+    monkeypatch.setenv("MAX_FAILED_CHECKS_PER_SESSION", "100")
+    monkeypatch.setenv("MAX_FAILED_CHECKS_PER_PHONE", "1000")
     start_cold()
     yield
     start_cold()
+
+
+@pytest.fixture
+def log_output() -> Iterator[io.StringIO]:
+    """The function's log lines, written to a buffer instead of standard output."""
+    buffer = io.StringIO()
+    handler = logger.registered_handler
+    assert isinstance(handler, logging.StreamHandler)
+    previous_stream = handler.setStream(buffer)
+    yield buffer
+    handler.setStream(previous_stream)
+
+
+def log_lines(buffer: io.StringIO) -> list[dict[str, Any]]:
+    """The JSON log lines written to ``buffer``, parsed."""
+    return [json.loads(line) for line in buffer.getvalue().splitlines() if line.startswith("{")]

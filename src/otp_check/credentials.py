@@ -68,7 +68,13 @@ class SecretsManagerKeySource:
                 f"Cannot read secret {self._secret_id!r} from Secrets Manager: {error_code}",
                 error_code=error_code,
             ) from exc
-        return parse_secret_value(value)
+        try:
+            return parse_secret_value(value)
+        except ConfigurationError:
+            # The provider caches the raw value. Dropping it means that a corrected secret is
+            # read on the next invocation rather than when the cache expires.
+            self._provider.clear_cache()  # type: ignore[no-untyped-call]
+            raise
 
     def close(self) -> None:
         """Drop the cached secret and close the Secrets Manager client's connections."""

@@ -4,10 +4,24 @@ from __future__ import annotations
 
 from functools import cache
 
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError
+
+from otp_check.attempts import DynamoDBAttemptStore
 from otp_check.credentials import SecretsManagerKeySource
+from otp_check.errors import AttemptStoreError
+from otp_check.limits import AttemptLimiter, AttemptPolicy
 from otp_check.paynet import Urllib3PaynetClient
 from otp_check.settings import Settings, get_settings
 from otp_check.verification import OtpVerifier
+
+# Every check waits for DynamoDB before Paynet, so its calls get short timeouts and one retry.
+_DYNAMODB_CONFIG = Config(
+    connect_timeout=1,
+    read_timeout=2,
+    retries={"max_attempts": 2, "mode": "standard"},
+)
 
 
 def build_verifier(settings: Settings) -> OtpVerifier:
@@ -20,7 +34,25 @@ def build_verifier(settings: Settings) -> OtpVerifier:
     secret_keys = SecretsManagerKeySource(
         settings.paynet_secret_id, max_age=settings.paynet_secret_max_age_seconds
     )
-    return OtpVerifier(paynet, secret_keys)
+    return OtpVerifier(paynet, secret_keys, build_limiter(settings))
+
+
+def build_limiter(settings: Settings) -> AttemptLimiter:
+    try:
+        client = boto3.client("dynamodb", config=_DYNAMODB_CONFIG)
+    except BotoCoreError as exc:
+        raise AttemptStoreError(
+            f"Cannot create the DynamoDB client: {type(exc).__name__}",
+            error_code=type(exc).__name__,
+        ) from exc
+    policy = AttemptPolicy(
+        max_checks_per_session=settings.max_failed_checks_per_session,
+        max_checks_per_phone=settings.max_failed_checks_per_phone,
+        phone_window_seconds=settings.phone_limit_window_seconds,
+        session_ttl_seconds=settings.session_counter_ttl_seconds,
+        fail_open=settings.attempt_store_failure_mode == "open",
+    )
+    return AttemptLimiter(DynamoDBAttemptStore(settings.attempts_table_name, client), policy)
 
 
 @cache

@@ -84,3 +84,20 @@ class OtpRejectedError(OtpCheckError):
         super().__init__(f"Paynet rejected the OTP with code {code}")
         self.code = code
         self.paynet_message = paynet_message
+
+
+class AttemptLimitReachedError(OtpCheckError):
+    """Too many failed checks for the session or the phone number; Paynet is not called."""
+
+    def __init__(self, scope: str, *, retry_after_seconds: int) -> None:
+        super().__init__(f"Failed-check limit reached for the {scope}")
+        self.scope = scope
+        self.retry_after_seconds = retry_after_seconds
+
+
+class AttemptStoreError(OtpCheckError):
+    """The attempt counters in DynamoDB could not be read or updated."""
+
+    def __init__(self, message: str, *, error_code: str) -> None:
+        super().__init__(message)
+        self.error_code = error_code

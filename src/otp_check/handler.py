@@ -12,12 +12,25 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from otp_check.cors import add_headers, cors_headers, header_value
 from otp_check.dependencies import get_verifier
+from otp_check.errors import ConfigurationError
 from otp_check.models import CheckOtpRequest, VerifiedResponse
 from otp_check.observability import logger, mask_phone_number, metrics, tracer
-from otp_check.problems import json_response, log_outcome, register_error_handlers
+from otp_check.problems import (
+    json_response,
+    log_outcome,
+    payload_too_large,
+    register_error_handlers,
+    unsupported_media_type,
+)
+from otp_check.settings import get_settings
 
 CHECK_OTP_ROUTE = "/v1/card/check_otp"
+
+# A valid request is about 100 bytes. Anything far larger is rejected before it is decoded or
+# parsed, so that no client can make the function spend time or memory on it.
+MAX_REQUEST_BODY_BYTES = 16 * 1024
 
 # Time kept back from the invocation's remaining time, so that a slow Paynet gets our own
 # 504 response before Lambda stops the invocation.
@@ -38,7 +51,11 @@ def parse_json_body(body: str) -> Any:
         raise json.JSONDecodeError(type(exc).__name__, body, 0) from None
 
 
-app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=parse_json_body)
+# debug=False overrides POWERTOOLS_DEV and POWERTOOLS_EVENT_HANDLER_DEBUG, whose debug mode prints
+# every event, OTP and phone number included, and puts stack traces into error responses.
+app = APIGatewayRestResolver(
+    enable_validation=True, json_body_deserializer=parse_json_body, debug=False
+)
 register_error_handlers(app, route_path=CHECK_OTP_ROUTE)
 
 
@@ -65,6 +82,50 @@ def check_otp(request: Annotated[CheckOtpRequest, Body()]) -> Response[str]:
     return json_response(200, body.model_dump(), "application/json")
 
 
+@app.route(CHECK_OTP_ROUTE, method="OPTIONS")
+def preflight() -> Response[str]:
+    # The CORS headers themselves are added to every response in lambda_handler.
+    metrics.add_metric(name="PreflightRequests", unit=MetricUnit.Count, value=1)
+    return Response(status_code=204, body="", headers={"Cache-Control": "no-store"})
+
+
+def _body_size(event: dict[str, Any]) -> int:
+    body = event.get("body")
+    if not isinstance(body, str):
+        return 0
+    # Base64 takes 4 characters for every 3 bytes.
+    return len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode())
+
+
+def _json_media_type(event: dict[str, Any]) -> dict[str, Any] | None:
+    """Return the event with its Content-Type set to plain JSON, or None for another type.
+
+    A missing Content-Type is read as JSON. Powertools would also parse form and multipart
+    bodies, and compares media types by case-sensitive prefix. The API takes JSON only, so
+    every other media type is rejected before Powertools parses the body, and a JSON one is
+    passed on in the form Powertools matches.
+    """
+    content_type = header_value(event.get("headers"), "content-type")
+    if content_type is None or not content_type.strip():
+        return event
+    if content_type.split(";", 1)[0].strip().lower() != "application/json":
+        return None
+    headers = {
+        name: value for name, value in event["headers"].items() if name.lower() != "content-type"
+    }
+    headers["Content-Type"] = "application/json"
+    return {**event, "headers": headers}
+
+
+def _allowed_origins() -> frozenset[str]:
+    try:
+        return get_settings().cors_allowed_origins
+    except ConfigurationError:
+        # The request itself reports the configuration error. Without valid settings, no
+        # origin is trusted.
+        return frozenset()
+
+
 # The event is never logged: it contains the OTP and the phone number. log_event=False
 # overrides POWERTOOLS_LOGGER_LOG_EVENT for that reason.
 @logger.inject_lambda_context(
@@ -73,4 +134,10 @@ def check_otp(request: Annotated[CheckOtpRequest, Body()]) -> Response[str]:
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    if _body_size(event) > MAX_REQUEST_BODY_BYTES:
+        response = payload_too_large(MAX_REQUEST_BODY_BYTES)
+    elif (json_event := _json_media_type(event)) is None:
+        response = unsupported_media_type()
+    else:
+        response = app.resolve(json_event, context)
+    return add_headers(response, cors_headers(event, _allowed_origins()))

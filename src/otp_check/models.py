@@ -81,7 +81,11 @@ def normalize_otp_session_id(value: object) -> str:
 
 
 class CheckOtpRequest(BaseModel):
-    """The app's request: the three values Paynet's check_otp takes."""
+    """The app's request: the three values Paynet's check_otp takes.
+
+    The phone number and the OTP are left out of repr(), so that no debug output or error
+    report that prints the request shows them.
+    """
 
     # Unknown members are dropped, so they never reach Paynet.
     model_config = ConfigDict(extra="ignore", frozen=True)
@@ -92,6 +96,7 @@ class CheckOtpRequest(BaseModel):
         Field(
             description="Turkish mobile number the OTP was sent to, in any common written form",
             examples=["5324818942", "+90 532 481 89 42"],
+            repr=False,
         ),
     ]
     otp_session_id: Annotated[
@@ -105,7 +110,7 @@ class CheckOtpRequest(BaseModel):
     otp_code: Annotated[
         str,
         BeforeValidator(normalize_otp_code),
-        Field(description="The one-time password the user typed", examples=["ART2"]),
+        Field(description="The one-time password the user typed", examples=["ART2"], repr=False),
     ]
 
     def to_paynet_payload(self) -> dict[str, str]:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import urllib3
+from urllib3.connection import HTTPConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import (
     ConnectTimeoutError,
     HTTPError,
@@ -39,6 +43,11 @@ MAX_RESPONSE_BYTES = 64 * 1024
 _READ_CHUNK_BYTES = 8 * 1024
 
 USER_AGENT = "paynet-otp-check/0.1"
+
+# The "type" values of Paynet's error object.
+PAYNET_ERROR_TYPES = frozenset(
+    {"api_error", "invalid_request_error", "authorization_error", "no_data_error"}
+)
 
 
 @dataclass(frozen=True)
@@ -78,12 +87,13 @@ class Urllib3PaynetClient:
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
         pool_options: dict[str, Any] = {"maxsize": 1, "block": False, "retries": False}
-        if base_url.startswith("https://"):
+        url = urllib3.util.parse_url(base_url)
+        if url.scheme == "https":
             pool_options["cert_reqs"] = "CERT_REQUIRED"
             if ca_certs is not None:
                 pool_options["ca_certs"] = ca_certs
-        self._pool = urllib3.connection_from_url(base_url, **pool_options)
-        self._path_prefix = urllib3.util.parse_url(base_url).path or ""
+        self._pool = _connection_pool(base_url, **pool_options)
+        self._path_prefix = url.path or ""
 
     @property
     def pool(self) -> urllib3.HTTPConnectionPool:
@@ -106,17 +116,28 @@ class Urllib3PaynetClient:
             "Authorization": f"Basic {secret_key}",
             "Content-Type": "application/json",
             "Accept": "application/json",
+            "Accept-Encoding": "identity",
             "User-Agent": USER_AGENT,
         }
         # A subsegment of its own, rather than capture_method, so that neither the response nor a
         # logged stack trace of every Paynet failure ends up in the trace or the log.
-        with tracer.provider.in_subsegment("## Paynet check_otp") as subsegment:
-            response = self._send(body, headers, deadline)
-            subsegment.put_annotation("paynet_http_status", str(response.status))
+        with (
+            tracer.provider.in_subsegment("## Paynet check_otp") as subsegment,
+            _DeadlineWatchdog(self._pool, deadline) as watchdog,
+        ):
             try:
-                raw = _read_bounded(response, deadline)
-            finally:
-                response.release_conn()
+                response = self._send(body, headers, deadline)
+                subsegment.put_annotation("paynet_http_status", str(response.status))
+                try:
+                    raw = _read_bounded(response, deadline)
+                finally:
+                    response.release_conn()
+            except PaynetError as exc:
+                if watchdog.fired:
+                    raise PaynetTimeoutError("Paynet did not respond in time") from exc
+                raise
+            if watchdog.fired:
+                raise PaynetTimeoutError("Paynet did not respond in time")
             return _parse_result(response.status, raw)
 
     def _send(
@@ -134,6 +155,9 @@ class Urllib3PaynetClient:
                     retries=False,
                     redirect=False,
                     preload_content=False,
+                    # The request sets Accept-Encoding: identity. A compressed body is kept as
+                    # it is and fails to parse, so it is never decompressed.
+                    decode_content=False,
                 )
             except (NewConnectionError, ConnectTimeoutError) as exc:
                 # Nothing was sent, so one more connection attempt cannot check the OTP twice.
@@ -169,6 +193,82 @@ class Urllib3PaynetClient:
         )
 
 
+class _ConnectionTracking:
+    """Pool mixin that remembers the connection handed out last, for _DeadlineWatchdog.
+
+    With one connection per pool and one call at a time, that is the connection in use.
+    """
+
+    in_use: HTTPConnection | None = None
+
+    def _get_conn(self, timeout: float | None = None) -> HTTPConnection:
+        conn: HTTPConnection = super()._get_conn(timeout)  # type: ignore[misc]
+        self.in_use = conn
+        return conn
+
+
+class _TrackingHTTPConnectionPool(_ConnectionTracking, HTTPConnectionPool):
+    pass
+
+
+class _TrackingHTTPSConnectionPool(_ConnectionTracking, HTTPSConnectionPool):
+    pass
+
+
+_TrackingPool = _TrackingHTTPConnectionPool | _TrackingHTTPSConnectionPool
+
+
+def _connection_pool(base_url: str, **options: Any) -> _TrackingPool:
+    url = urllib3.util.parse_url(base_url)
+    host = url.host or ""  # The settings accept only URLs with a host.
+    if url.scheme == "https":
+        return _TrackingHTTPSConnectionPool(host, port=url.port or 443, **options)
+    return _TrackingHTTPConnectionPool(host, port=url.port or 80, **options)
+
+
+class _DeadlineWatchdog:
+    """Shuts the Paynet socket down when the deadline passes.
+
+    Socket timeouts bound each read, not the whole response, so a server that sends its status
+    line and headers a byte at a time could keep a call going long past the deadline. Shutting
+    the socket down wakes the blocked read at once.
+    """
+
+    def __init__(self, pool: _ConnectionTracking, deadline: float) -> None:
+        self._pool = pool
+        self._deadline = deadline
+        self._lock = threading.Lock()
+        self._finished = False
+        self.fired = False
+        self._timer: threading.Timer | None = None
+
+    def __enter__(self) -> _DeadlineWatchdog:
+        left = max(self._deadline - time.monotonic(), 0.0)
+        self._timer = threading.Timer(left, self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        with self._lock:
+            self._finished = True
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self._finished:
+                return
+            self.fired = True
+            sock = getattr(self._pool.in_use, "sock", None)
+            if isinstance(sock, socket.socket):
+                # socket.socket.shutdown rather than the SSL socket's own method, which would
+                # also tear down the TLS state that the reading thread is still using.
+                # OSError: the socket is closed already, so the read has ended by itself.
+                with contextlib.suppress(OSError):
+                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
 def _read_bounded(response: urllib3.BaseHTTPResponse, deadline: float) -> bytes:
     """Read at most MAX_RESPONSE_BYTES + 1 bytes of the body, giving up at ``deadline``."""
     chunks: list[bytes] = []
@@ -195,6 +295,11 @@ def _read_bounded(response: urllib3.BaseHTTPResponse, deadline: float) -> bytes:
     except (ProtocolError, OSError) as exc:
         response.close()
         raise PaynetConnectionDroppedError("Connection to Paynet dropped while reading") from exc
+    except HTTPError as exc:
+        response.close()
+        raise PaynetInvalidResponseError(
+            f"Paynet response could not be read: {type(exc).__name__}"
+        ) from exc
     except PaynetError:
         response.close()
         raise
@@ -224,6 +329,9 @@ def _parse_result(status: int, raw: bytes) -> PaynetResult:
     message = document.get("message", "")
     if not isinstance(message, str):
         raise PaynetInvalidResponseError('Paynet response has a "message" that is not a string')
+    # JSON can carry unpaired surrogates ("\\ud800"), which no UTF-8 response can hold. They
+    # become "?" so that the message still reaches the client.
+    message = message.encode("utf-8", "replace").decode("utf-8")
     return PaynetResult(code=code, message=message)
 
 
@@ -258,7 +366,9 @@ def _http_error(status: int, raw: bytes) -> PaynetHTTPError:
         document = None
     if isinstance(document, dict):
         if isinstance(document.get("type"), str):
-            error_type = document["type"][:64]
+            # Only the documented types are kept: the value goes into logs, and an upstream
+            # that is not Paynet could put anything there.
+            error_type = document["type"] if document["type"] in PAYNET_ERROR_TYPES else "other"
         result_code = _parse_code(document.get("result_code"))
 
     error_class = PaynetAuthenticationError if status == 401 else PaynetHTTPError

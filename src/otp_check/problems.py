@@ -22,6 +22,8 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from aws_lambda_powertools.metrics import MetricUnit
 
 from otp_check.errors import (
+    AttemptLimitReachedError,
+    AttemptStoreError,
     ConfigurationError,
     OtpRejectedError,
     PaynetError,
@@ -34,6 +36,8 @@ from otp_check.observability import logger, metrics
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_TYPE_PREFIX = "urn:paynet-otp-check:problem:"
+
+UNSUPPORTED_MEDIA_TYPE_DETAIL = "Send the request body as application/json."
 
 # Responses depend on a one-time password, so no cache may keep them.
 _COMMON_HEADERS = {"Cache-Control": "no-store"}
@@ -63,6 +67,46 @@ def problem(
     return json_response(int(status), body, PROBLEM_JSON)
 
 
+def early_problem(status: HTTPStatus, slug: str, title: str, detail: str) -> dict[str, Any]:
+    """Build a problem details proxy response for a request rejected before the resolver runs."""
+    log_outcome("invalid_request", error_kind=slug)
+    body = {
+        "type": PROBLEM_TYPE_PREFIX + slug,
+        "title": title,
+        "status": int(status),
+        "detail": detail,
+    }
+    return {
+        "statusCode": int(status),
+        "multiValueHeaders": {
+            "Content-Type": [PROBLEM_JSON],
+            **{name: [value] for name, value in _COMMON_HEADERS.items()},
+        },
+        "body": json.dumps(body, separators=(",", ":")),
+        "isBase64Encoded": False,
+    }
+
+
+def payload_too_large(max_bytes: int) -> dict[str, Any]:
+    """Build the 413 response for a body that is rejected before any parsing."""
+    return early_problem(
+        HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+        "payload-too-large",
+        "Payload too large",
+        f"The request body is larger than {max_bytes} bytes.",
+    )
+
+
+def unsupported_media_type() -> dict[str, Any]:
+    """Build the 415 response for a body that is not sent as JSON."""
+    return early_problem(
+        HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+        "unsupported-media-type",
+        "Unsupported media type",
+        UNSUPPORTED_MEDIA_TYPE_DETAIL,
+    )
+
+
 def log_outcome(outcome: str, level: int = logging.INFO, **keys: Any) -> None:
     """Write the one log line and count the one metric of a request's outcome."""
     log = logger.error if level >= logging.ERROR else logger.info
@@ -75,6 +119,7 @@ _OUTCOME_METRICS = {
     "rejected": "RejectedChecks",
     "failed": "FailedChecks",
     "invalid_request": "InvalidRequests",
+    "limited": "LimitedChecks",
     "error": "InternalErrors",
 }
 
@@ -112,12 +157,13 @@ def register_error_handlers(app: APIGatewayRestResolver, *, route_path: str) -> 
 
     @app.exception_handler(RequestUnsupportedContentType)
     def _unsupported_media_type(exc: RequestUnsupportedContentType) -> Response[str]:
+        # lambda_handler rejects other media types first, so this handler is a second line.
         log_outcome("invalid_request", error_kind=type(exc).__name__)
         return problem(
             HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
             "unsupported-media-type",
             "Unsupported media type",
-            "Send the request body as application/json.",
+            UNSUPPORTED_MEDIA_TYPE_DETAIL,
         )
 
     @app.not_found
@@ -128,9 +174,9 @@ def register_error_handlers(app: APIGatewayRestResolver, *, route_path: str) -> 
                 HTTPStatus.METHOD_NOT_ALLOWED,
                 "method-not-allowed",
                 "Method not allowed",
-                f"{route_path} accepts only POST.",
+                f"{route_path} accepts only POST, and OPTIONS for CORS preflight.",
             )
-            response.headers["Allow"] = "POST"
+            response.headers["Allow"] = "POST, OPTIONS"
             return response
         return problem(
             HTTPStatus.NOT_FOUND,
@@ -150,6 +196,36 @@ def register_error_handlers(app: APIGatewayRestResolver, *, route_path: str) -> 
             verified=False,
             code=exc.code,
             message=exc.paynet_message,
+        )
+
+    @app.exception_handler(AttemptLimitReachedError)
+    def _limit_reached(exc: AttemptLimitReachedError) -> Response[str]:
+        log_outcome("limited", limit_scope=exc.scope, retry_after=exc.retry_after_seconds)
+        response = problem(
+            HTTPStatus.TOO_MANY_REQUESTS,
+            "too-many-attempts",
+            "Too many attempts",
+            f"Too many failed checks for this {exc.scope}. Request a new OTP or try again later.",
+            verified=False,
+        )
+        response.headers["Retry-After"] = str(exc.retry_after_seconds)
+        return response
+
+    @app.exception_handler(AttemptStoreError)
+    def _attempt_store_error(exc: AttemptStoreError) -> Response[str]:
+        # Fail closed: without the counters, the OTP could be guessed without limit.
+        log_outcome(
+            "error",
+            logging.ERROR,
+            error_kind=type(exc).__name__,
+            error_code=exc.error_code,
+            error=str(exc),
+        )
+        return problem(
+            HTTPStatus.SERVICE_UNAVAILABLE,
+            "attempt-store-unavailable",
+            "Service unavailable",
+            "The service cannot check OTPs right now. The OTP was not verified. Try again.",
         )
 
     @app.exception_handler(PaynetTimeoutError)

@@ -7,7 +7,8 @@ import os
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -32,6 +33,24 @@ class Settings(BaseModel):
     )
     paynet_ca_bundle: Path | None = Field(default=None, alias="PAYNET_CA_BUNDLE")
 
+    attempts_table_name: str = Field(alias="ATTEMPTS_TABLE_NAME", min_length=3, max_length=255)
+    max_failed_checks_per_session: int = Field(
+        default=5, alias="MAX_FAILED_CHECKS_PER_SESSION", ge=1, le=100
+    )
+    max_failed_checks_per_phone: int = Field(
+        default=10, alias="MAX_FAILED_CHECKS_PER_PHONE", ge=1, le=1000
+    )
+    phone_limit_window_seconds: int = Field(
+        default=3600, alias="PHONE_LIMIT_WINDOW_SECONDS", ge=1, le=86_400
+    )
+    session_counter_ttl_seconds: int = Field(
+        default=3600, alias="SESSION_COUNTER_TTL_SECONDS", ge=1, le=86_400
+    )
+    attempt_store_failure_mode: Literal["closed", "open"] = Field(
+        default="closed", alias="ATTEMPT_STORE_FAILURE_MODE"
+    )
+    cors_allowed_origins: frozenset[str] = Field(default=frozenset(), alias="CORS_ALLOWED_ORIGINS")
+
     @field_validator("paynet_base_url")
     @classmethod
     def _check_base_url(cls, value: str) -> str:
@@ -46,7 +65,29 @@ class Settings(BaseModel):
             raise ValueError("must use https unless the host is a loopback address")
         if parts.scheme not in ("http", "https"):
             raise ValueError("must use https")
-        return value.strip().rstrip("/")
+        # urlsplit lower-cases the scheme, so HTTPS://host and https://host read the same.
+        return urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")).rstrip("/")
+
+    @field_validator("cors_allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        origins = frozenset(part.strip() for part in value.split(",") if part.strip())
+        for origin in origins:
+            parts = urlsplit(origin)
+            exact = f"{parts.scheme}://{parts.netloc}" == origin
+            if (
+                parts.scheme not in ("http", "https")
+                or not parts.hostname
+                or not exact
+                or "*" in origin
+            ):
+                raise ValueError(
+                    "must be a comma-separated list of origins such as https://app.example.com,"
+                    " without paths or wildcards"
+                )
+        return origins
 
     @field_validator("paynet_ca_bundle", mode="before")
     @classmethod

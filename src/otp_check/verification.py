@@ -7,7 +7,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from otp_check.credentials import SecretKeySource
-from otp_check.errors import OtpRejectedError, PaynetAuthenticationError, PaynetFailureCodeError
+from otp_check.errors import (
+    ConfigurationError,
+    OtpRejectedError,
+    PaynetAuthenticationError,
+    PaynetConnectionDroppedError,
+    PaynetError,
+    PaynetFailureCodeError,
+    PaynetTimeoutError,
+)
+from otp_check.limits import AttemptLimiter
 from otp_check.observability import logger
 from otp_check.paynet import PaynetClient, PaynetResult
 
@@ -28,21 +37,55 @@ class VerifiedOtp:
 
 
 class OtpVerifier:
-    """Checks OTPs with Paynet, using the secret key from ``secret_keys``."""
+    """Checks OTPs with Paynet, using the secret key from ``secret_keys``.
 
-    def __init__(self, paynet: PaynetClient, secret_keys: SecretKeySource) -> None:
+    With a ``limiter``, every check is counted for its session and phone number before it
+    reaches Paynet, and a check over either limit never reaches it.
+    """
+
+    def __init__(
+        self,
+        paynet: PaynetClient,
+        secret_keys: SecretKeySource,
+        limiter: AttemptLimiter | None = None,
+    ) -> None:
         self._paynet = paynet
         self._secret_keys = secret_keys
+        self._limiter = limiter
         self.last_latency_ms: float | None = None
 
     def verify(self, payload: Mapping[str, str], *, deadline: float) -> VerifiedOtp:
         """Check one OTP with Paynet.
 
-        Raises OtpRejectedError when Paynet rejects the OTP, and a PaynetError or a
-        ConfigurationError when the check could not be made.
+        Raises OtpRejectedError when Paynet rejects the OTP, AttemptLimitReachedError when a
+        limit is reached, and a PaynetError, AttemptStoreError or ConfigurationError when the
+        check could not be made.
         """
         self.last_latency_ms = None
         secret_key = self._secret_keys.get_secret_key()
+        if self._limiter is None:
+            return self._verify_with_paynet(payload, secret_key, deadline)
+
+        reservation = self._limiter.reserve(
+            session_id=payload["otp_session_id"],
+            user_gsm=payload["user_gsm"],
+            secret_key=secret_key,
+        )
+        try:
+            verified = self._verify_with_paynet(payload, secret_key, deadline)
+        except OtpRejectedError:
+            raise  # The counts stay: this was a failed check.
+        except (PaynetTimeoutError, PaynetConnectionDroppedError):
+            raise  # Paynet may have checked the OTP, so the counts stay.
+        except (PaynetError, ConfigurationError):
+            reservation.cancel()
+            raise
+        reservation.record_verified()
+        return verified
+
+    def _verify_with_paynet(
+        self, payload: Mapping[str, str], secret_key: str, deadline: float
+    ) -> VerifiedOtp:
         try:
             result = self._call_paynet(payload, secret_key, deadline)
         except PaynetAuthenticationError:
@@ -57,9 +100,11 @@ class OtpVerifier:
         return classify_result(result)
 
     def close(self) -> None:
-        """Close the Paynet connection and drop the cached secret key."""
+        """Close the Paynet and AWS connections and drop the cached secret key."""
         self._paynet.close()
         self._secret_keys.close()
+        if self._limiter is not None:
+            self._limiter.close()
 
     def _call_paynet(
         self, payload: Mapping[str, str], secret_key: str, deadline: float

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import os
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
 
-from otp_check.observability import logger
 from tests.conftest import TEST_SECRET_KEY
-from tests.support.aws import AwsErrorReply, CountingAwsApp, local_secrets_manager
+from tests.support.aws import AwsErrorReply, LocalAws, local_aws_server
 from tests.support.events import api_event, valid_request
 from tests.support.invoke import ApiResponse, invoke
 from tests.support.paynet_sandbox import PaynetSandbox
@@ -22,16 +19,6 @@ from tests.support.paynet_sandbox import PaynetSandbox
 pytestmark = pytest.mark.usefixtures("function_env")
 
 GENERIC_DETAIL = "The service could not check the OTP. The OTP was not verified."
-
-
-@pytest.fixture
-def log_output() -> Iterator[io.StringIO]:
-    buffer = io.StringIO()
-    handler = logger.registered_handler
-    assert isinstance(handler, logging.StreamHandler)
-    previous_stream = handler.setStream(buffer)
-    yield buffer
-    handler.setStream(previous_stream)
 
 
 def _outcome_line(buffer: io.StringIO) -> dict[str, Any]:
@@ -57,7 +44,7 @@ def _assert_generic_500(response: ApiResponse) -> None:
     ],
 )
 def test_secret_error_returns_500_then_recovers(
-    local_aws: CountingAwsApp,
+    local_aws: LocalAws,
     sandbox: PaynetSandbox,
     log_output: io.StringIO,
     reply: AwsErrorReply,
@@ -79,12 +66,13 @@ def test_unreachable_secrets_manager_recovers(
     monkeypatch: pytest.MonkeyPatch,
     sandbox: PaynetSandbox,
     secret_id: str,
+    attempts_table: str,
     log_output: io.StringIO,
 ) -> None:
-    # A second local Secrets Manager that is stopped, started again on the same port, and
-    # holds the same secret, because moto keeps its data per process.
+    # A second local AWS server: started to learn a free port, stopped so that nothing
+    # listens there, then started again on the same port.
     environ: dict[str, str] = {}
-    with local_secrets_manager(environ):
+    with local_aws_server(environ):
         endpoint_url = environ["AWS_ENDPOINT_URL_SECRETS_MANAGER"]
     port = int(endpoint_url.rsplit(":", 1)[1])
     monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", endpoint_url)
@@ -93,7 +81,12 @@ def test_unreachable_secrets_manager_recovers(
     _assert_generic_500(response)
     assert _outcome_line(log_output)["error_code"] == "EndpointConnectionError"
 
-    with local_secrets_manager(environ, port=port):
+    with local_aws_server(environ, port=port):
+        # The new server process starts empty, so the secret is stored again.
+        client = boto3.client("secretsmanager", endpoint_url=endpoint_url)
+        secret = json.dumps({"secret_key": TEST_SECRET_KEY})
+        client.create_secret(Name=secret_id, SecretString=secret)
+        client.close()
         assert invoke(api_event(valid_request())).status == 200
     assert len(sandbox.requests) == 1
 
@@ -134,6 +127,22 @@ def test_malformed_secret_logged_without_content(
     assert sandbox.requests == []
 
 
+def test_corrected_secret_used_on_the_next_invocation(
+    monkeypatch: pytest.MonkeyPatch, sandbox: PaynetSandbox
+) -> None:
+    _store_secret(monkeypatch, SecretString='{"key": "sck_test_wrong_member"}')
+    _assert_generic_500(invoke(api_event(valid_request())))
+
+    # The operator fixes the secret. The malformed value was not cached, so the default cache
+    # period of 300 s does not delay the fix.
+    client = boto3.client("secretsmanager")
+    secret = json.dumps({"secret_key": TEST_SECRET_KEY})
+    client.put_secret_value(SecretId=os.environ["PAYNET_SECRET_ID"], SecretString=secret)
+    client.close()
+    assert invoke(api_event(valid_request())).status == 200
+    assert len(sandbox.requests) == 1
+
+
 def test_bare_key_secret_accepted(monkeypatch: pytest.MonkeyPatch, sandbox: PaynetSandbox) -> None:
     _store_secret(monkeypatch, SecretString=TEST_SECRET_KEY)
     assert invoke(api_event(valid_request())).status == 200
@@ -141,7 +150,7 @@ def test_bare_key_secret_accepted(monkeypatch: pytest.MonkeyPatch, sandbox: Payn
 
 
 def test_secret_fetched_again_after_max_age(
-    monkeypatch: pytest.MonkeyPatch, local_aws: CountingAwsApp
+    monkeypatch: pytest.MonkeyPatch, local_aws: LocalAws
 ) -> None:
     monkeypatch.setenv("PAYNET_SECRET_MAX_AGE_SECONDS", "0")
     for _ in range(3):

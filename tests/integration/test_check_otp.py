@@ -3,6 +3,7 @@ calls to moto's Secrets Manager."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import time
 from typing import Any
@@ -11,7 +12,7 @@ import boto3
 import pytest
 
 from tests.conftest import TEST_SECRET_KEY, create_secret
-from tests.support.aws import AwsErrorReply, CountingAwsApp
+from tests.support.aws import AwsErrorReply, LocalAws
 from tests.support.events import api_event, valid_request
 from tests.support.invoke import ApiResponse, invoke
 from tests.support.lambda_context import FakeLambdaContext
@@ -92,7 +93,7 @@ def test_base64_body_read(sandbox: PaynetSandbox) -> None:
         ("[1, 2]", "body"),
         ('"text"', "body"),
         ("{", "body"),
-        ("[" * 100_000 + "]" * 100_000, "body"),
+        ("[" * 8_000 + "]" * 8_000, "body"),
         ('{"user_gsm": ' + "1" * 5000 + "}", "body"),
     ],
 )
@@ -152,35 +153,56 @@ def test_non_utf8_base64_returns_400(sandbox: PaynetSandbox) -> None:
     ("content_type", "status"),
     [
         ("application/json; charset=utf-8", 200),
+        ("Application/JSON", 200),
+        ("", 200),
         ("text/plain", 415),
-        ("application/x-www-form-urlencoded", 400),
-        ("multipart/form-data; boundary=x", 400),
+        ("application/jsonp", 415),
+        ("application/x-www-form-urlencoded", 415),
+        ("multipart/form-data; boundary=x", 415),
+        ("multipart/form-data", 415),
     ],
 )
 def test_content_type_handling(sandbox: PaynetSandbox, content_type: str, status: int) -> None:
     event = api_event(valid_request(), headers={"Content-Type": content_type})
     response = invoke(event)
     assert response.status == status
+    if status == 415:
+        assert response.body["type"] == "urn:paynet-otp-check:problem:unsupported-media-type"
     assert len(sandbox.requests) == (1 if status == 200 else 0)
+
+
+def test_missing_content_type_read_as_json(sandbox: PaynetSandbox) -> None:
+    event = api_event(valid_request(), headers={})
+    assert invoke(event).status == 200
 
 
 def test_form_body_not_forwarded(sandbox: PaynetSandbox) -> None:
     form = "user_gsm=5324818942&otp_session_id=1&otp_code=ART2"
     event = api_event(raw_body=form, headers={"Content-Type": "application/x-www-form-urlencoded"})
-    _assert_problem(invoke(event), 400)
+    _assert_problem(invoke(event), 415)
     assert sandbox.requests == []
 
 
-def test_one_megabyte_extra_field_dropped(sandbox: PaynetSandbox) -> None:
-    response = invoke(api_event(valid_request(padding="x" * 1_000_000)))
+@pytest.mark.parametrize(
+    "event",
+    [
+        api_event(valid_request(padding="x" * 1_000_000)),
+        api_event(valid_request(otp_session_id="1" * 1_000_000)),
+        api_event(valid_request(padding="x" * 20_000), base64_encoded=True),
+    ],
+    ids=["1MB-extra-member", "1MB-field", "base64"],
+)
+def test_oversized_body_returns_413(sandbox: PaynetSandbox, event: dict[str, Any]) -> None:
+    response = invoke(event)
+    _assert_problem(response, 413)
+    assert response.body["type"] == "urn:paynet-otp-check:problem:payload-too-large"
+    assert sandbox.requests == []
+
+
+def test_body_under_limit_accepted(sandbox: PaynetSandbox) -> None:
+    response = invoke(api_event(valid_request(padding="x" * 15_000)))
     assert response.status == 200
     assert "padding" not in sandbox.requests[0].json()
-
-
-def test_one_megabyte_field_returns_400(sandbox: PaynetSandbox) -> None:
-    response = invoke(api_event(valid_request(otp_session_id="1" * 1_000_000)))
-    _assert_problem(response, 400)
-    assert sandbox.requests == []
 
 
 def test_missing_body_key_returns_400(sandbox: PaynetSandbox) -> None:
@@ -212,7 +234,7 @@ def test_unknown_route_returns_404(sandbox: PaynetSandbox) -> None:
 def test_other_method_returns_405(sandbox: PaynetSandbox, method: str) -> None:
     response = invoke(api_event(valid_request(), method=method))
     _assert_problem(response, 405)
-    assert response.headers["Allow"] == "POST"
+    assert response.headers["Allow"] == "POST, OPTIONS"
     assert sandbox.requests == []
 
 
@@ -262,6 +284,14 @@ def test_failure_codes_return_502(sandbox: PaynetSandbox, code: int) -> None:
         ScriptedResponse(status=200, body=b'{"code": 0, "message": 5}'),
         ScriptedResponse(status=200, body=b"[0]"),
         ScriptedResponse(status=200, body=b'{"code": 0, "message": "' + b"a" * 200_000 + b'"}'),
+        ScriptedResponse(
+            status=200, body=b"\x1f\x8b garbage", headers={"Content-Encoding": "gzip"}
+        ),
+        ScriptedResponse(
+            status=200,
+            body=gzip.compress(b'{"code": 0, "message": "ok"}'),
+            headers={"Content-Encoding": "gzip"},
+        ),
     ],
     ids=[
         "html-500",
@@ -277,6 +307,8 @@ def test_failure_codes_return_502(sandbox: PaynetSandbox, code: int) -> None:
         "message-not-string",
         "array",
         "oversized",
+        "broken-gzip",
+        "unrequested-gzip",
     ],
 )
 def test_unusable_response_returns_502(sandbox: PaynetSandbox, scripted: ScriptedResponse) -> None:
@@ -285,6 +317,14 @@ def test_unusable_response_returns_502(sandbox: PaynetSandbox, scripted: Scripte
     _assert_problem(response, 502)
     assert response.body.get("verified") is not True
     assert len(sandbox.requests) == 1
+
+
+def test_unpaired_surrogate_in_message_replaced(sandbox: PaynetSandbox) -> None:
+    sandbox.enqueue(ScriptedResponse(body=b'{"code": 0, "message": "Ba\\ud800ar\\u0131l\\u0131"}'))
+    response = _check()
+    assert response.status == 200
+    assert response.body["message"] == "Ba?ar\u0131l\u0131"
+    response.raw["body"].encode("utf-8")  # what the Lambda runtime does; must not raise
 
 
 def test_dropped_connection_returns_502(sandbox: PaynetSandbox) -> None:
@@ -325,7 +365,7 @@ def test_rotated_key_used_after_401(sandbox: PaynetSandbox, secret_id: str) -> N
 
 
 def test_warm_invocations_reuse_secret_and_connection(
-    sandbox: PaynetSandbox, local_aws: CountingAwsApp
+    sandbox: PaynetSandbox, local_aws: LocalAws
 ) -> None:
     for _ in range(5):
         assert _check().status == 200
@@ -394,7 +434,7 @@ def test_missing_setting_returns_500(monkeypatch: pytest.MonkeyPatch) -> None:
     _assert_problem(_check(), 500)
 
 
-def test_secret_fault_not_cached(local_aws: CountingAwsApp, sandbox: PaynetSandbox) -> None:
+def test_secret_fault_not_cached(local_aws: LocalAws, sandbox: PaynetSandbox) -> None:
     local_aws.fail("GetSecretValue", AwsErrorReply("AccessDeniedException"))
     _assert_problem(_check(), 500)
     local_aws.fail("GetSecretValue", None)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,25 +15,15 @@ import pytest
 
 from otp_check.observability import logger
 from tests.conftest import TEST_SECRET_KEY
+from tests.support.aws import REPOSITORY_ROOT
 from tests.support.events import api_event, valid_request
 from tests.support.invoke import invoke
-from tests.support.paynet_sandbox import PaynetSandbox, ScriptedResponse
+from tests.support.paynet_sandbox import PaynetSandbox, ScriptedResponse, paynet_error
 
 pytestmark = pytest.mark.usefixtures("function_env")
 
 PHONE = "5324818942"
 OTP_CODES = ("ART2", "WRONG9", "Q7Z3X1")
-
-
-@pytest.fixture
-def log_output() -> Iterator[io.StringIO]:
-    """The function's log lines, written to a buffer instead of standard output."""
-    buffer = io.StringIO()
-    handler = logger.registered_handler
-    assert isinstance(handler, logging.StreamHandler)
-    previous_stream = handler.setStream(buffer)
-    yield buffer
-    handler.setStream(previous_stream)
 
 
 @pytest.fixture
@@ -84,6 +77,56 @@ def test_logs_hold_no_otp_key_or_phone(
     assert TEST_SECRET_KEY not in output
     assert PHONE not in output
     assert "botocore DEBUG records" not in output
+
+
+# Run in a new interpreter, because Powertools reads its debug switches when it is imported
+# and when the resolver is built.
+_DEBUG_RUN = """
+from tests.support.events import api_event, valid_request
+from tests.support.invoke import invoke
+
+for request in (
+    valid_request(otp_code="ART2"),
+    valid_request(otp_code="WRONG9"),
+    valid_request(otp_code="Q7Z3X1", user_gsm="53248189"),
+):
+    print("STATUS", invoke(api_event(request)).status)
+"""
+
+
+def test_powertools_debug_switches_leak_nothing(sandbox: PaynetSandbox) -> None:
+    environ = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPOSITORY_ROOT / "src"), str(REPOSITORY_ROOT)]),
+        "POWERTOOLS_DEV": "true",
+        "POWERTOOLS_DEBUG": "true",
+        "POWERTOOLS_EVENT_HANDLER_DEBUG": "true",
+        "POWERTOOLS_LOGGER_LOG_EVENT": "true",
+        "POWERTOOLS_LOG_LEVEL": "DEBUG",
+    }
+    run = subprocess.run(  # noqa: S603 - this interpreter, with a fixed script
+        [sys.executable, "-c", _DEBUG_RUN],
+        cwd=REPOSITORY_ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    output = run.stdout + run.stderr
+
+    statuses = [line for line in run.stdout.splitlines() if line.startswith("STATUS ")]
+    assert statuses == ["STATUS 200", "STATUS 422", "STATUS 400"]
+    # POWERTOOLS_DEV pretty-prints each log record over several lines.
+    assert output.count('"message":"OTP check finished"') == 3
+    # POWERTOOLS_DEBUG prints Powertools' own DEBUG records, among them the validated request.
+    assert "[DEBUG] Calling API Route Handler" in output
+    for code in OTP_CODES:
+        assert code not in output
+    assert TEST_SECRET_KEY not in output
+    assert PHONE not in output
+    assert "53248189" not in output
+    assert "Traceback" not in output
 
 
 def test_outcome_line_has_keys(log_output: io.StringIO) -> None:
@@ -155,3 +198,18 @@ def test_no_tracing_errors_outside_lambda(capfd: pytest.CaptureFixture[str]) -> 
     assert "xray" not in output
     assert "x-ray" not in output
     assert "segment" not in output
+
+
+@pytest.mark.parametrize(
+    ("sent_type", "logged_type"),
+    [("api_error", "api_error"), ("x" * 500 + "\n{forged}", "other")],
+    ids=["documented", "unknown"],
+)
+def test_paynet_error_type_logged_only_when_documented(
+    log_output: io.StringIO, sandbox: PaynetSandbox, sent_type: str, logged_type: str
+) -> None:
+    sandbox.enqueue(paynet_error(500, sent_type, 2, "Sistem hatası"))
+    invoke(api_event(valid_request()))
+    (line,) = _outcome_lines(log_output.getvalue())
+    assert line["paynet_error_type"] == logged_type
+    assert line["paynet_result_code"] == 2

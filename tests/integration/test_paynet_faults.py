@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import socket
 import ssl
 import time
@@ -15,8 +14,8 @@ from pathlib import Path
 import pytest
 import trustme
 
-from otp_check.observability import logger
-from otp_check.paynet import MAX_RESPONSE_BYTES
+from otp_check.errors import PaynetInvalidResponseError
+from otp_check.paynet import MAX_RESPONSE_BYTES, Urllib3PaynetClient
 from tests.conftest import TEST_SECRET_KEY
 from tests.support.events import api_event, valid_request
 from tests.support.invoke import invoke
@@ -24,16 +23,6 @@ from tests.support.lambda_context import FakeLambdaContext
 from tests.support.paynet_sandbox import PaynetSandbox, ScriptedResponse
 
 pytestmark = pytest.mark.usefixtures("function_env")
-
-
-@pytest.fixture
-def log_output() -> Iterator[io.StringIO]:
-    buffer = io.StringIO()
-    handler = logger.registered_handler
-    assert isinstance(handler, logging.StreamHandler)
-    previous_stream = handler.setStream(buffer)
-    yield buffer
-    handler.setStream(previous_stream)
 
 
 def _log_messages(buffer: io.StringIO) -> list[str]:
@@ -53,43 +42,33 @@ def test_stale_keep_alive_connection_replaced(monkeypatch: pytest.MonkeyPatch) -
         assert sandbox.connection_count == 2
 
 
-def test_huge_response_read_bounded(sandbox: PaynetSandbox) -> None:
-    # A warm-up invocation first: the cold start loads botocore's service models, which alone
-    # take several megabytes.
-    assert invoke(api_event(valid_request())).status == 200
+def test_huge_response_returns_502(sandbox: PaynetSandbox) -> None:
     body = b'{"code": 0, "message": "' + b"a" * (8 * 1024 * 1024) + b'"}'
     sandbox.enqueue(ScriptedResponse(body=body))
+    response = invoke(api_event(valid_request()))
+    assert response.status == 502
+    assert len(sandbox.requests) == 1
+
+
+def test_huge_response_read_bounded(sandbox: PaynetSandbox) -> None:
+    # The client alone, so that the peak measures its reading and not the handler's other work.
+    body = b'{"code": 0, "message": "' + b"a" * (8 * 1024 * 1024) + b'"}'
+    sandbox.enqueue(ScriptedResponse(body=body))
+    client = Urllib3PaynetClient(sandbox.base_url, connect_timeout=2, read_timeout=5)
+    payload = {"user_gsm": "5324818942", "otp_session_id": "1", "otp_code": "ART2"}
 
     tracemalloc.start()
     try:
-        response = invoke(api_event(valid_request()))
+        with pytest.raises(PaynetInvalidResponseError):
+            client.check_otp(payload, secret_key=TEST_SECRET_KEY, deadline=time.monotonic() + 5)
         _, peak_bytes = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
+        client.close()
 
-    assert response.status == 502
-    assert len(sandbox.requests) == 2
+    assert len(sandbox.requests) == 1
     # Reading stops a little past MAX_RESPONSE_BYTES, far below the 8 MiB that was sent.
     assert peak_bytes < 16 * MAX_RESPONSE_BYTES
-
-
-def test_stalling_response_returns_504_in_time(
-    sandbox: PaynetSandbox, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Each byte arrives well within the read timeout, so only the invocation's deadline
-    # can stop the read.
-    monkeypatch.setenv("PAYNET_TIMEOUT_SECONDS", "2")
-    body = b'{"code": 0, "message": "Ba\xc5\x9far\xc4\xb1l\xc4\xb1 \xc4\xb0\xc5\x9flem"}'
-    sandbox.enqueue(ScriptedResponse(body=body, byte_interval_seconds=0.3))
-    context = FakeLambdaContext(timeout_ms=3_000)
-
-    started = time.monotonic()
-    response = invoke(api_event(valid_request()), context)
-    elapsed = time.monotonic() - started
-
-    assert response.status == 504
-    assert elapsed < 2.5
-    assert len(sandbox.requests) == 1
 
 
 def test_refused_connection_retried_once(
@@ -146,3 +125,36 @@ def test_configured_ca_bundle_trusted(
     assert tls_sandbox.base_url.startswith("https://")
     assert response.status == 200
     assert len(tls_sandbox.requests) == 1
+
+
+_TURKISH_SUCCESS = b'{"code": 0, "message": "Ba\xc5\x9far\xc4\xb1l\xc4\xb1 \xc4\xb0\xc5\x9flem"}'
+
+
+@pytest.mark.parametrize(
+    "scripted",
+    [
+        ScriptedResponse(body=_TURKISH_SUCCESS, byte_interval_seconds=0.3),
+        ScriptedResponse(body=_TURKISH_SUCCESS, head_byte_interval_seconds=0.3),
+    ],
+    ids=["body", "status-line-and-headers"],
+)
+def test_byte_drip_returns_504_in_time(
+    sandbox: PaynetSandbox, monkeypatch: pytest.MonkeyPatch, scripted: ScriptedResponse
+) -> None:
+    # Each byte arrives well within the read timeout. Socket timeouts bound each read, so only
+    # the invocation's deadline can end this.
+    monkeypatch.setenv("PAYNET_TIMEOUT_SECONDS", "2")
+    sandbox.enqueue(scripted)
+    context = FakeLambdaContext(timeout_ms=3_000)
+
+    started = time.monotonic()
+    response = invoke(api_event(valid_request()), context)
+    elapsed = time.monotonic() - started
+
+    assert response.status == 504
+    # The Lambda timeout is 3 s, and the function keeps 1 s of it for its own response.
+    assert elapsed < 3.0
+    assert len(sandbox.requests) == 1
+    # The connection was closed at the deadline, and the next call opens a new one.
+    assert invoke(api_event(valid_request())).status == 200
+    assert sandbox.connection_count == 2

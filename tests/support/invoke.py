@@ -31,7 +31,7 @@ def invoke(event: dict[str, Any], context: FakeLambdaContext | None = None) -> A
     return ApiResponse(
         status=raw["statusCode"],
         headers=headers,
-        body=json.loads(raw["body"]),
+        body=json.loads(raw["body"]) if raw["body"] else None,
         raw=raw,
     )
 

@@ -18,12 +18,13 @@ import boto3
 
 from otp_check.dependencies import reset_dependencies
 from otp_check.handler import lambda_handler
-from tests.support.aws import local_secrets_manager
+from tests.support.aws import create_attempts_table, local_aws_server
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.paynet_sandbox import PaynetSandbox
 
 SANDBOX_SECRET_KEY = "sck_test_LocalRun/Sandbox+Key0000"
 SECRET_NAME = "paynet/otp-check/local"
+ATTEMPTS_TABLE_NAME = "paynet-otp-check-attempts-local"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,13 +41,15 @@ def main(argv: list[str] | None = None) -> int:
 
     with (
         PaynetSandbox(SANDBOX_SECRET_KEY) as sandbox,
-        local_secrets_manager(os.environ),
+        local_aws_server(os.environ),
     ):
         boto3.client("secretsmanager").create_secret(
             Name=SECRET_NAME, SecretString=json.dumps({"secret_key": SANDBOX_SECRET_KEY})
         )
+        create_attempts_table(ATTEMPTS_TABLE_NAME)
         os.environ["PAYNET_BASE_URL"] = sandbox.base_url
         os.environ["PAYNET_SECRET_ID"] = SECRET_NAME
+        os.environ["ATTEMPTS_TABLE_NAME"] = ATTEMPTS_TABLE_NAME
 
         print(f"Invoking the function on {args.event}; its log lines follow.", file=sys.stderr)
         response = lambda_handler(event, FakeLambdaContext())

@@ -116,7 +116,8 @@ class ScriptedResponse:
     ``hang`` never responds until the sandbox stops. ``respond`` sends ``status``, ``headers``
     and ``body``, adding Content-Length unless ``headers`` contain Content-Length or
     Transfer-Encoding. A ``Connection: close`` header makes the sandbox close the connection
-    after the response.
+    after the response. ``head_byte_interval_seconds`` and ``byte_interval_seconds`` send the
+    status line with the headers, and the body, one byte at a time with that pause before each.
 
     NOTE: over HTTPS the RST of ``reset`` does reach the client, but Python 3.11's ssl module
     with OpenSSL 3.0 reports it as an unexpected EOF, so a Python client sees it like ``close``.
@@ -128,6 +129,7 @@ class ScriptedResponse:
     delay_seconds: float = 0.0
     action: ScriptedAction = "respond"
     byte_interval_seconds: float = 0.0
+    head_byte_interval_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         if not 200 <= self.status <= 599:
@@ -136,10 +138,10 @@ class ScriptedResponse:
             )
         if not math.isfinite(self.delay_seconds) or self.delay_seconds < 0:
             raise ValueError(f"delay_seconds must be finite and >= 0, not {self.delay_seconds}")
-        if not math.isfinite(self.byte_interval_seconds) or self.byte_interval_seconds < 0:
-            raise ValueError(
-                f"byte_interval_seconds must be finite and >= 0, not {self.byte_interval_seconds}"
-            )
+        for name in ("byte_interval_seconds", "head_byte_interval_seconds"):
+            interval = getattr(self, name)
+            if not math.isfinite(interval) or interval < 0:
+                raise ValueError(f"{name} must be finite and >= 0, not {interval}")
         if self.action not in _SCRIPTED_ACTIONS:
             raise ValueError(f"action must be one of {_SCRIPTED_ACTIONS}, not {self.action!r}")
 
@@ -370,17 +372,32 @@ class _SandboxHandler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(response.body)))
         if self.close_connection and "connection" not in given_names:
             self.send_header("Connection", "close")
-        self.end_headers()
+        if response.head_byte_interval_seconds > 0:
+            self.end_headers_slowly(response.head_byte_interval_seconds)
+            if self.close_connection:
+                return
+        else:
+            self.end_headers()
         if self.command == "HEAD" or not response.body:
             return
         if response.byte_interval_seconds <= 0:
             self.wfile.write(response.body)
             return
-        for index in range(len(response.body)):
-            if self.server.stopping.wait(response.byte_interval_seconds):
+        self._write_slowly(response.body, response.byte_interval_seconds)
+
+    def end_headers_slowly(self, interval: float) -> None:
+        """Send the status line and headers buffered so far one byte at a time."""
+        self._headers_buffer.append(b"\r\n")
+        head = b"".join(self._headers_buffer)
+        self._headers_buffer = []
+        self._write_slowly(head, interval)
+
+    def _write_slowly(self, data: bytes, interval: float) -> None:
+        for index in range(len(data)):
+            if self.server.stopping.wait(interval):
                 self.close_connection = True
                 return
-            self.wfile.write(response.body[index : index + 1])
+            self.wfile.write(data[index : index + 1])
 
 
 def _body_too_large() -> ScriptedResponse:

@@ -115,3 +115,13 @@ def test_errors_do_not_echo_input() -> None:
         _parse(otp_code="SECRET-CODE-99")
     message = str(caught.value.errors(include_input=False)[0]["msg"])
     assert "SECRET-CODE-99" not in message
+
+
+def test_repr_hides_phone_number_and_otp() -> None:
+    request = CheckOtpRequest.model_validate(
+        {"user_gsm": "5324818942", "otp_session_id": "123456", "otp_code": "Q7Z3X1"}
+    )
+    text = f"{request!r} {request!s}"
+    assert "5324818942" not in text
+    assert "Q7Z3X1" not in text
+    assert "123456" in text  # the session id is no secret and helps to trace a request

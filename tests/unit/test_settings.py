@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 
 from otp_check.errors import ConfigurationError
-from otp_check.settings import PAYNET_TEST_BASE_URL, load_settings
+from otp_check.settings import PAYNET_TEST_BASE_URL, Settings
+from otp_check.settings import load_settings as _load_settings
+
+REQUIRED = {"ATTEMPTS_TABLE_NAME": "attempts"}
+
+
+def load_settings(environ: dict[str, str]) -> Settings:
+    return _load_settings({**REQUIRED, **environ})
 
 
 def test_defaults_point_at_test_system() -> None:
@@ -20,6 +27,39 @@ def test_defaults_point_at_test_system() -> None:
 def test_missing_secret_id_named() -> None:
     with pytest.raises(ConfigurationError, match="PAYNET_SECRET_ID"):
         load_settings({})
+
+
+def test_missing_table_named() -> None:
+    with pytest.raises(ConfigurationError, match="ATTEMPTS_TABLE_NAME"):
+        _load_settings({"PAYNET_SECRET_ID": "s"})
+
+
+def test_limit_defaults() -> None:
+    settings = load_settings({"PAYNET_SECRET_ID": "s"})
+    assert settings.max_failed_checks_per_session == 5
+    assert settings.max_failed_checks_per_phone == 10
+    assert settings.phone_limit_window_seconds == 3600
+    assert settings.attempt_store_failure_mode == "closed"
+    assert settings.cors_allowed_origins == frozenset()
+
+
+@pytest.mark.parametrize(
+    "origins", ["*", "https://app.example.com/path", "app.example.com", "https://*.example.com"]
+)
+def test_invalid_cors_origin_rejected(origins: str) -> None:
+    with pytest.raises(ConfigurationError, match="CORS_ALLOWED_ORIGINS"):
+        load_settings({"PAYNET_SECRET_ID": "s", "CORS_ALLOWED_ORIGINS": origins})
+
+
+def test_cors_origins_split() -> None:
+    value = " https://app.example.com, http://localhost:3000 ,"
+    settings = load_settings({"PAYNET_SECRET_ID": "s", "CORS_ALLOWED_ORIGINS": value})
+    assert settings.cors_allowed_origins == {"https://app.example.com", "http://localhost:3000"}
+
+
+def test_invalid_failure_mode_rejected() -> None:
+    with pytest.raises(ConfigurationError, match="ATTEMPT_STORE_FAILURE_MODE"):
+        load_settings({"PAYNET_SECRET_ID": "s", "ATTEMPT_STORE_FAILURE_MODE": "maybe"})
 
 
 @pytest.mark.parametrize(
