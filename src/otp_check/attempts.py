@@ -54,13 +54,27 @@ class AttemptStore(Protocol):
 
 
 class DynamoDBAttemptStore:
-    """AttemptStore on one DynamoDB table, with UpdateItem and PutItem only."""
+    """AttemptStore on one DynamoDB table, with UpdateItem and PutItem only.
+
+    ``client`` counts checks. ``settle_client``, by default the same, gives counts back and
+    marks sessions verified after the Paynet call, so it can have shorter timeouts and no
+    retries.
+
+    NOTE: a counting UpdateItem that DynamoDB applied but whose response was lost is sent again
+    by botocore's retry and counts twice. That only makes the limit stricter, so it is left.
+    """
 
     def __init__(
-        self, table_name: str, client: Any, *, clock: Callable[[], float] = time.time
+        self,
+        table_name: str,
+        client: Any,
+        *,
+        settle_client: Any = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._table_name = table_name
         self._client = client
+        self._settle_client = settle_client if settle_client is not None else client
         self._clock = clock
 
     def reserve(self, counter: str, *, limit: int, ttl_seconds: int, scope: str) -> None:
@@ -93,6 +107,7 @@ class DynamoDBAttemptStore:
         """Give back one counted check, for a check that Paynet did not make."""
         self._call(
             "UpdateItem",
+            settling=True,
             Key={"pk": {"S": counter}},
             UpdateExpression="SET checks = checks - :one",
             ConditionExpression="checks > :zero",
@@ -105,6 +120,7 @@ class DynamoDBAttemptStore:
         expires_at = int(self._clock()) + ttl_seconds
         self._call(
             "UpdateItem",
+            settling=True,
             Key={"pk": {"S": counter}},
             UpdateExpression="SET verified = :true, expires_at = if_not_exists(expires_at, :exp)",
             ExpressionAttributeValues={":true": {"BOOL": True}, ":exp": {"N": str(expires_at)}},
@@ -112,6 +128,8 @@ class DynamoDBAttemptStore:
 
     def close(self) -> None:
         self._client.close()
+        if self._settle_client is not self._client:
+            self._settle_client.close()
 
     def _increment(
         self, counter: str, *, limit: int, expires_at: int, now: int
@@ -159,11 +177,13 @@ class DynamoDBAttemptStore:
         self,
         operation: str,
         *,
+        settling: bool = False,
         ignore_condition_failure: bool = False,
         return_blocking_item: bool = False,
         **parameters: Any,
     ) -> dict[str, Any] | None:
-        method = self._client.update_item if operation == "UpdateItem" else self._client.put_item
+        client = self._settle_client if settling else self._client
+        method = client.update_item if operation == "UpdateItem" else client.put_item
         try:
             method(TableName=self._table_name, **parameters)
         except ClientError as exc:

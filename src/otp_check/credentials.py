@@ -18,12 +18,14 @@ from otp_check.errors import ConfigurationError, SecretUnavailableError
 # characters there point to a copy-and-paste mistake.
 _SECRET_KEY_PATTERN = re.compile(r"[\x21-\x7e]+")
 
-# The secret is fetched only when the cache is cold or expired, so a short timeout and one
-# retry keep a slow Secrets Manager from using up the invocation.
+# The secret is fetched only when the cache is cold or expired, so short timeouts and one retry
+# keep a slow Secrets Manager from using up the invocation: at most 2 x (1 + 2) s, plus the
+# retry's backoff of under 1 s. total_max_attempts counts the first attempt, unlike
+# max_attempts, which counts retries only.
 _SECRETS_MANAGER_CONFIG = Config(
-    connect_timeout=2,
-    read_timeout=3,
-    retries={"max_attempts": 2, "mode": "standard"},
+    connect_timeout=1,
+    read_timeout=2,
+    retries={"total_max_attempts": 2, "mode": "standard"},
 )
 
 

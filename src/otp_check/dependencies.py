@@ -16,11 +16,23 @@ from otp_check.paynet import Urllib3PaynetClient
 from otp_check.settings import Settings, get_settings
 from otp_check.verification import OtpVerifier
 
-# Every check waits for DynamoDB before Paynet, so its calls get short timeouts and one retry.
-_DYNAMODB_CONFIG = Config(
-    connect_timeout=1,
-    read_timeout=2,
-    retries={"max_attempts": 2, "mode": "standard"},
+# Every check waits for DynamoDB before Paynet, so counting gets short timeouts and one retry:
+# at most 2 x (0.5 + 1) s per call, plus backoff, for calls that take milliseconds when healthy.
+# NOTE: these timeouts do not shrink with the invocation's remaining time. When Secrets Manager
+# and DynamoDB both hang, their 6 s and 2 x 3 s can use up most of the 15 s Lambda timeout, and
+# the Paynet call then gets 504 for want of time.
+_DYNAMODB_COUNT_CONFIG = Config(
+    connect_timeout=0.5,
+    read_timeout=1,
+    retries={"total_max_attempts": 2, "mode": "standard"},
+)
+
+# Settling after the Paynet call gets one attempt, because a repeated release could apply twice,
+# and timeouts that fit its two writes into limits.SETTLE_SECONDS: 2 x (0.25 + 0.5) s.
+_DYNAMODB_SETTLE_CONFIG = Config(
+    connect_timeout=0.25,
+    read_timeout=0.5,
+    retries={"total_max_attempts": 1, "mode": "standard"},
 )
 
 
@@ -39,7 +51,8 @@ def build_verifier(settings: Settings) -> OtpVerifier:
 
 def build_limiter(settings: Settings) -> AttemptLimiter:
     try:
-        client = boto3.client("dynamodb", config=_DYNAMODB_CONFIG)
+        count_client = boto3.client("dynamodb", config=_DYNAMODB_COUNT_CONFIG)
+        settle_client = boto3.client("dynamodb", config=_DYNAMODB_SETTLE_CONFIG)
     except BotoCoreError as exc:
         raise AttemptStoreError(
             f"Cannot create the DynamoDB client: {type(exc).__name__}",
@@ -52,7 +65,10 @@ def build_limiter(settings: Settings) -> AttemptLimiter:
         session_ttl_seconds=settings.session_counter_ttl_seconds,
         fail_open=settings.attempt_store_failure_mode == "open",
     )
-    return AttemptLimiter(DynamoDBAttemptStore(settings.attempts_table_name, client), policy)
+    store = DynamoDBAttemptStore(
+        settings.attempts_table_name, count_client, settle_client=settle_client
+    )
+    return AttemptLimiter(store, policy)
 
 
 @cache

@@ -32,7 +32,15 @@ class PaynetUnavailableError(PaynetError):
 
 
 class PaynetTimeoutError(PaynetError):
-    """Paynet did not respond within the time left for the invocation."""
+    """Paynet did not respond within the time left for the invocation.
+
+    ``request_sent`` is False when the time ran out before the request left, during the connect
+    or before it, so Paynet cannot have checked the OTP.
+    """
+
+    def __init__(self, message: str, *, request_sent: bool = True) -> None:
+        super().__init__(message)
+        self.request_sent = request_sent
 
 
 class PaynetConnectionDroppedError(PaynetError):

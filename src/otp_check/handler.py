@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from typing import Annotated, Any
 
@@ -24,7 +25,7 @@ from otp_check.problems import (
     register_error_handlers,
     unsupported_media_type,
 )
-from otp_check.settings import get_settings
+from otp_check.settings import get_settings, parse_allowed_origins
 
 CHECK_OTP_ROUTE = "/v1/card/check_otp"
 
@@ -93,8 +94,11 @@ def _body_size(event: dict[str, Any]) -> int:
     body = event.get("body")
     if not isinstance(body, str):
         return 0
-    # Base64 takes 4 characters for every 3 bytes.
-    return len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode())
+    if event.get("isBase64Encoded"):
+        return len(body) * 3 // 4  # Base64 takes 4 characters for every 3 bytes.
+    # surrogatepass measures unpaired surrogates too, which a direct invocation can send. The
+    # validation that follows rejects them with 400.
+    return len(body.encode("utf-8", "surrogatepass"))
 
 
 def _json_media_type(event: dict[str, Any]) -> dict[str, Any] | None:
@@ -121,9 +125,12 @@ def _allowed_origins() -> frozenset[str]:
     try:
         return get_settings().cors_allowed_origins
     except ConfigurationError:
-        # The request itself reports the configuration error. Without valid settings, no
-        # origin is trusted.
-        return frozenset()
+        # Another setting may be the broken one. Reading the origins on their own lets the
+        # 500 for that error reach a web app on an allowed origin.
+        try:
+            return parse_allowed_origins(os.environ.get("CORS_ALLOWED_ORIGINS", ""))
+        except ValueError:
+            return frozenset()
 
 
 # The event is never logged: it contains the OTP and the phone number. log_event=False

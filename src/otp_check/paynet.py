@@ -169,7 +169,9 @@ class Urllib3PaynetClient:
                     continue
                 if isinstance(exc, NewConnectionError):
                     raise PaynetUnavailableError("Cannot connect to Paynet") from exc
-                raise PaynetTimeoutError("Connecting to Paynet timed out") from exc
+                raise PaynetTimeoutError(
+                    "Connecting to Paynet timed out", request_sent=False
+                ) from exc
             except ReadTimeoutError as exc:
                 raise PaynetTimeoutError("Paynet did not respond in time") from exc
             except SSLError as exc:
@@ -185,7 +187,7 @@ class Urllib3PaynetClient:
     def _timeout_until(self, deadline: float) -> urllib3.Timeout:
         left = deadline - time.monotonic()
         if left <= 0:
-            raise PaynetTimeoutError("No time left for the Paynet call")
+            raise PaynetTimeoutError("No time left for the Paynet call", request_sent=False)
         return urllib3.Timeout(
             total=left,
             connect=min(self._connect_timeout, left),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
@@ -71,23 +72,7 @@ class Settings(BaseModel):
     @field_validator("cors_allowed_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
-        if not isinstance(value, str):
-            return value
-        origins = frozenset(part.strip() for part in value.split(",") if part.strip())
-        for origin in origins:
-            parts = urlsplit(origin)
-            exact = f"{parts.scheme}://{parts.netloc}" == origin
-            if (
-                parts.scheme not in ("http", "https")
-                or not parts.hostname
-                or not exact
-                or "*" in origin
-            ):
-                raise ValueError(
-                    "must be a comma-separated list of origins such as https://app.example.com,"
-                    " without paths or wildcards"
-                )
-        return origins
+        return parse_allowed_origins(value) if isinstance(value, str) else value
 
     @field_validator("paynet_ca_bundle", mode="before")
     @classmethod
@@ -101,6 +86,40 @@ class Settings(BaseModel):
         if value is not None and not value.is_file():
             raise ValueError("must be the path of an existing PEM file")
         return value
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_ORIGIN_HOST = re.compile(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?")
+
+
+def parse_allowed_origins(value: str) -> frozenset[str]:
+    """Parse a comma-separated list of web origins, such as ``https://app.example.com``.
+
+    Browsers send an origin with a lower-case ASCII host and without the scheme's default port,
+    and origins are compared as exact strings. An origin written any other way could never
+    match, so it is rejected here rather than failing silently. Raises ValueError.
+    """
+    origins = frozenset(part.strip() for part in value.split(",") if part.strip())
+    for origin in origins:
+        parts = urlsplit(origin)
+        try:
+            port = parts.port
+        except ValueError:
+            port = -1
+        if (
+            parts.scheme not in _DEFAULT_PORTS
+            or f"{parts.scheme}://{parts.netloc}" != origin
+            or not _ORIGIN_HOST.fullmatch(parts.hostname or "")
+            or parts.netloc.split(":")[0] != parts.hostname
+            or port == _DEFAULT_PORTS[parts.scheme]
+            or port == -1
+        ):
+            raise ValueError(
+                f"must be a comma-separated list of origins such as https://app.example.com,"
+                f" with a lower-case host written in ASCII (punycode), no path, no wildcard and"
+                f" no default port; {origin!r} is not one"
+            )
+    return origins
 
 
 def _is_local_host(hostname: str) -> bool:

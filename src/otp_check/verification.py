@@ -16,7 +16,7 @@ from otp_check.errors import (
     PaynetFailureCodeError,
     PaynetTimeoutError,
 )
-from otp_check.limits import AttemptLimiter
+from otp_check.limits import SETTLE_SECONDS, AttemptLimiter
 from otp_check.observability import logger
 from otp_check.paynet import PaynetClient, PaynetResult
 
@@ -72,10 +72,15 @@ class OtpVerifier:
             secret_key=secret_key,
         )
         try:
-            verified = self._verify_with_paynet(payload, secret_key, deadline)
+            verified = self._verify_with_paynet(payload, secret_key, deadline - SETTLE_SECONDS)
         except OtpRejectedError:
             raise  # The counts stay: this was a failed check.
-        except (PaynetTimeoutError, PaynetConnectionDroppedError):
+        except PaynetTimeoutError as exc:
+            # Once the request has left, Paynet may have checked the OTP, so the counts stay.
+            if not exc.request_sent:
+                reservation.cancel()
+            raise
+        except PaynetConnectionDroppedError:
             raise  # Paynet may have checked the OTP, so the counts stay.
         except (PaynetError, ConfigurationError):
             reservation.cancel()

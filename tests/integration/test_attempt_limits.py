@@ -18,6 +18,7 @@ from tests.conftest import log_lines
 from tests.support.aws import AwsErrorReply, LocalAws
 from tests.support.events import api_event, valid_request
 from tests.support.invoke import ApiResponse, invoke
+from tests.support.lambda_context import FakeLambdaContext
 from tests.support.paynet_sandbox import PaynetSandbox, ScriptedResponse, paynet_error
 
 SESSION_LIMIT = 5
@@ -295,3 +296,50 @@ def test_dropped_connection_keeps_the_count(sandbox: PaynetSandbox) -> None:
         sandbox.enqueue(ScriptedResponse(action="close"))
         assert _check(WRONG_CODE).status == 502
     _assert_limited(_check(WRONG_CODE))
+
+
+def test_other_phone_numbers_cannot_lock_a_session(sandbox: PaynetSandbox) -> None:
+    # Someone who knows a session id sends wrong OTPs for it with other phone numbers.
+    for index in range(SESSION_LIMIT + 1):
+        _check(WRONG_CODE, phone=f"50512345{index:02d}")
+    # The session's own phone number still has all of its checks.
+    assert _check("ART2").status == 200
+
+
+def test_verified_session_lifts_no_limit_for_other_phones(sandbox: PaynetSandbox) -> None:
+    assert _check("ART2", phone="5051234567").status == 200
+    for _ in range(SESSION_LIMIT):
+        assert _check(WRONG_CODE).status == 422
+    _assert_limited(_check(WRONG_CODE))
+
+
+def test_slow_settling_ends_within_the_lambda_timeout(
+    local_aws: LocalAws, sandbox: PaynetSandbox, log_output: io.StringIO
+) -> None:
+    # Paynet answers late, and the writes after it hang. Both must fit into the invocation.
+    sandbox.enqueue(ScriptedResponse(body=b'{"code": 0, "message": "ok"}', delay_seconds=1.5))
+    local_aws.delay("UpdateItem", 3, body_contains="verified")
+    local_aws.delay("UpdateItem", 3, body_contains="checks - :one")
+    context = FakeLambdaContext(timeout_ms=5_000)
+
+    started = time.monotonic()
+    response = invoke(api_event(valid_request()), context)
+    elapsed = time.monotonic() - started
+
+    assert response.status == 200
+    assert elapsed < 5.0
+    warnings = [
+        line for line in log_lines(log_output) if line["message"] == "Attempt counter update failed"
+    ]
+    assert warnings
+    assert all(line["level"] == "WARNING" for line in warnings)
+
+
+def test_release_is_not_retried(local_aws: LocalAws, sandbox: PaynetSandbox) -> None:
+    # A release that times out may still have been applied, so sending it again could give back
+    # two checks for one.
+    sandbox.enqueue(ScriptedResponse(status=500, body=b"<html>down</html>"))
+    local_aws.delay("UpdateItem", 1, body_contains="checks - :one")
+    assert _check(WRONG_CODE).status == 502
+    # One counting update per counter, then one release per counter, each sent once.
+    assert local_aws.calls["UpdateItem"] == 4

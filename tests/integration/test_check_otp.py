@@ -171,6 +171,13 @@ def test_content_type_handling(sandbox: PaynetSandbox, content_type: str, status
     assert len(sandbox.requests) == (1 if status == 200 else 0)
 
 
+def test_unpaired_surrogate_in_body_returns_400(sandbox: PaynetSandbox) -> None:
+    # API Gateway sends valid UTF-8, but a direct invocation can pass any string.
+    body = '{"user_gsm": "5324818942", "otp_session_id": "\ud800", "otp_code": "ART2"}'
+    _assert_problem(invoke(api_event(raw_body=body)), 400)
+    assert sandbox.requests == []
+
+
 def test_missing_content_type_read_as_json(sandbox: PaynetSandbox) -> None:
     event = api_event(valid_request(), headers={})
     assert invoke(event).status == 200

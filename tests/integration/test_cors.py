@@ -156,3 +156,15 @@ def test_limited_response_exposes_retry_after(
     assert limited.headers["Access-Control-Allow-Origin"] == ALLOWED
     # Without this, a browser hides Retry-After from the web app's script.
     assert limited.headers["Access-Control-Expose-Headers"] == "Retry-After"
+
+
+def test_configuration_error_still_carries_cors_headers(
+    monkeypatch: pytest.MonkeyPatch, sandbox: PaynetSandbox
+) -> None:
+    # Another setting is broken, so every request gets 500. A web app on an allowed origin can
+    # still read that 500 rather than seeing a CORS error.
+    monkeypatch.setenv("PAYNET_TIMEOUT_SECONDS", "not-a-number")
+    response = invoke(_event("verified", ALLOWED))
+    assert response.status == 500
+    assert response.headers["Access-Control-Allow-Origin"] == ALLOWED
+    assert sandbox.requests == []

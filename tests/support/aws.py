@@ -12,12 +12,14 @@ Run ``python -m tests.support.aws --port PORT`` to serve it by hand.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import os
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from contextlib import contextmanager
@@ -58,9 +60,23 @@ class AwsErrorReply:
     message: str = "Injected by the test"
 
 
+@dataclass(frozen=True)
+class AwsDelay:
+    """A pause before serving requests of one operation whose body contains ``body_contains``."""
+
+    operation: str
+    seconds: float
+    body_contains: str = ""
+
+    def __post_init__(self) -> None:
+        # Every pause ends by itself, so a test that forgets to clear it cannot hang the suite.
+        if not 0 < self.seconds <= 10:
+            raise ValueError(f"seconds must be more than 0 and at most 10, not {self.seconds}")
+
+
 class CountingAwsApp:
-    """WSGI middleware around moto that counts operations, injects errors and serves the
-    control routes."""
+    """WSGI middleware around moto that counts operations, injects errors and delays, and
+    serves the control routes."""
 
     def __init__(self, app: WsgiApp) -> None:
         self._app = app
@@ -68,6 +84,7 @@ class CountingAwsApp:
         self._serving = threading.Lock()
         self._calls: Counter[str] = Counter()
         self._errors: dict[str, AwsErrorReply] = {}
+        self._delays: dict[str, AwsDelay] = {}
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -79,6 +96,13 @@ class CountingAwsApp:
             if operation:
                 self._calls[operation] += 1
             reply = self._errors.get(operation)
+            delay = self._delays.get(operation)
+        if delay is not None:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length)
+            environ["wsgi.input"] = io.BytesIO(body)
+            if delay.body_contains.encode() in body:
+                time.sleep(delay.seconds)
         if reply is None:
             # DynamoDB applies each write to an item atomically, and moto does not: two
             # conditional updates that arrive together can both pass their condition. Serving one
@@ -100,11 +124,15 @@ class CountingAwsApp:
             if action == "reset":
                 self._calls.clear()
                 self._errors.clear()
+                self._delays.clear()
             elif action == "fail":
                 if request["reply"] is None:
                     self._errors.pop(request["operation"], None)
                 else:
                     self._errors[request["operation"]] = AwsErrorReply(**request["reply"])
+            elif action == "delay":
+                delay = AwsDelay(**request)
+                self._delays[delay.operation] = delay
             else:
                 return _json(start_response, "404 Not Found", {"error": action})
         return _json(start_response, "200 OK", {})
@@ -137,8 +165,14 @@ class LocalAws:
         """Answer ``operation`` (for example "GetSecretValue") with ``reply`` until cleared."""
         self._control("fail", {"operation": operation, "reply": asdict(reply) if reply else None})
 
+    def delay(self, operation: str, seconds: float, *, body_contains: str = "") -> None:
+        """Pause ``seconds`` before serving ``operation`` requests whose body contains the text."""
+        self._control(
+            "delay", {"operation": operation, "seconds": seconds, "body_contains": body_contains}
+        )
+
     def reset(self) -> None:
-        """Clear the call counts and the injected errors. Stored data stays."""
+        """Clear the call counts, the injected errors and the delays. Stored data stays."""
         self._control("reset")
 
     def close(self) -> None:

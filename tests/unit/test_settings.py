@@ -44,7 +44,21 @@ def test_limit_defaults() -> None:
 
 
 @pytest.mark.parametrize(
-    "origins", ["*", "https://app.example.com/path", "app.example.com", "https://*.example.com"]
+    "origins",
+    [
+        "*",
+        "https://app.example.com/path",
+        "app.example.com",
+        "https://*.example.com",
+        # Browsers never send these forms, so they could never match.
+        "https://App.Example.com",
+        "https://app.example.com:443",
+        "http://localhost:80",
+        "https://bücher.example",
+        "https://user@app.example.com",
+        "https://app.example.com:99999",
+        "ftp://app.example.com",
+    ],
 )
 def test_invalid_cors_origin_rejected(origins: str) -> None:
     with pytest.raises(ConfigurationError, match="CORS_ALLOWED_ORIGINS"):
@@ -52,9 +66,13 @@ def test_invalid_cors_origin_rejected(origins: str) -> None:
 
 
 def test_cors_origins_split() -> None:
-    value = " https://app.example.com, http://localhost:3000 ,"
+    value = " https://app.example.com, http://localhost:3000 ,https://xn--bcher-kva.example:8443"
     settings = load_settings({"PAYNET_SECRET_ID": "s", "CORS_ALLOWED_ORIGINS": value})
-    assert settings.cors_allowed_origins == {"https://app.example.com", "http://localhost:3000"}
+    assert settings.cors_allowed_origins == {
+        "https://app.example.com",
+        "http://localhost:3000",
+        "https://xn--bcher-kva.example:8443",
+    }
 
 
 def test_invalid_failure_mode_rejected() -> None:

@@ -658,13 +658,17 @@ def test_env_json_matches_parameter_defaults(
     template: dict[str, Any], function: dict[str, Any]
 ) -> None:
     # The local values follow the deployed defaults, except the Paynet URL, which points at the
-    # local Paynet sandbox.
+    # local Paynet sandbox, and the secret, which is a local one so that a local run never
+    # replaces the test stack's key.
     env_vars = json.loads(ENV_VARS_PATH.read_text("utf-8"))[FUNCTION_ID]
+    assert env_vars["PAYNET_SECRET_ID"] == "paynet/otp-check/local"
     declared = function["Environment"]["Variables"]
     for name, value in env_vars.items():
         # test_env_json_variables_declared reports undeclared variables.
         reference = declared.get(name)
-        if name == "PAYNET_BASE_URL" or not isinstance(reference, dict) or "Ref" not in reference:
+        if name in ("PAYNET_BASE_URL", "PAYNET_SECRET_ID"):
+            continue
+        if not isinstance(reference, dict) or "Ref" not in reference:
             continue
         if reference["Ref"] not in template["Parameters"]:
             continue
