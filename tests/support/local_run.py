@@ -57,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print("\nAPI Gateway response:")
     body = response.get("body")
-    if isinstance(body, str) and not response.get("isBase64Encoded"):
+    # A 204 preflight response has an empty body, which is printed as it is.
+    if isinstance(body, str) and body and not response.get("isBase64Encoded"):
         response = {**response, "body": json.loads(body)}
     print(json.dumps(response, indent=2, ensure_ascii=False))
     return 0
