@@ -3,13 +3,18 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# checkov pins packages that conflict with the dev tools in .venv, so it has a venv of its own.
+CHECKOV_VENV := .venv-checkov
+CHECKOV := $(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml
 EVENT ?= events/check_otp.json
+# The application template and the nested templates that it deploys.
+TEMPLATES := template.yaml stacks/network.yaml stacks/monitoring.yaml
 
 # SAM CLI sends usage telemetry unless told not to.
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= eu-central-1
 
-.PHONY: install run test lint typecheck pytest template-check build clean
+.PHONY: install run test lint typecheck pytest template-check checkov build clean
 
 install: $(VENV)/.installed
 
@@ -17,6 +22,12 @@ $(VENV)/.installed: pyproject.toml src/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r src/requirements.txt -e '.[dev]'
+	touch $@
+
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
 	touch $@
 
 ## run: invoke the function on EVENT against the Paynet sandbox and a local Secrets Manager
@@ -36,14 +47,23 @@ typecheck: install
 pytest: install
 	$(BIN)/pytest
 
-template-check: install
-	$(BIN)/sam validate --lint --template template.yaml
-	$(BIN)/cfn-lint template.yaml
-	PATH="$(CURDIR)/$(BIN):$$PATH" ./.ci/sam-build-if-possible
+## template-check: lint and check every template, build the function and check the package
+# cfn-lint runs its own rules and the serverless rules of cfn-lint-serverless.
+template-check: install $(CHECKOV_VENV)/.installed
+	for template in $(TEMPLATES); do \
+		$(BIN)/sam validate --lint --template $$template || exit 1; \
+	done
+	$(BIN)/cfn-lint --append-rules cfn_lint_serverless.rules --template $(TEMPLATES)
+	$(CHECKOV)
+	PATH="$(CURDIR)/$(BIN):$$PATH" ./.ci/sam-build-and-check
 
-## build: `sam build`, which needs python3.13 on PATH
-build:
-	$(BIN)/sam build
+## checkov: check the templates, with the skipped checks and their reasons in .checkov.yaml
+checkov: $(CHECKOV_VENV)/.installed
+	$(CHECKOV)
+
+## build: `sam build` of the function and the nested templates
+build: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/sam build
 
 clean:
-	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -14,13 +14,11 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from cfnlint.decode.cfn_yaml import load
-from samtranslator.parser.parser import Parser
-from samtranslator.translator.translator import Translator
 
 from otp_check.settings import load_settings
+from tests.support.cloudformation import resolve, sam_transform
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = ROOT / "template.yaml"
@@ -47,12 +45,13 @@ EXPECTED_GRANTS = {
     ("dynamodb:UpdateItem", json.dumps(TABLE_ARN)),
     ("dynamodb:PutItem", json.dumps(TABLE_ARN)),
 }
-# SAM attaches AWSLambdaBasicExecutionRole to every function role, and AWSXrayWriteOnlyAccess to
-# the roles of functions with Tracing: Active.
-SAM_MANAGED_POLICIES = {
-    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
-    "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
-}
+ROLE_ID = f"{FUNCTION_ID}Role"
+# The AWS managed policies of the function role outside a VPC: the ones that SAM attaches to a
+# role that it generates for a function with Tracing: Active.
+BASE_MANAGED_POLICIES = [
+    {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"},
+    {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/AWSXrayWriteOnlyAccess"},
+]
 # The retention periods that AWS::Logs::LogGroup accepts, from its CloudFormation resource schema.
 CLOUDWATCH_RETENTION_DAYS = {
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
@@ -106,16 +105,7 @@ def function(template: dict[str, Any]) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def transformed(template: dict[str, Any]) -> dict[str, Any]:
     """The CloudFormation template that the SAM transform generates, built offline."""
-    sam_template = json.loads(json.dumps(template))
-    # The transform accepts only S3 code locations, which `sam deploy` fills in after upload.
-    sam_template["Resources"][FUNCTION_ID]["Properties"]["CodeUri"] = "s3://example-bucket/code.zip"
-    # The session supplies only the region, for AWS::Region and the partition. SAM CLI resolves
-    # policies given by name through IAM. This template names none, so an empty map is enough.
-    translator = Translator(None, Parser(), boto_session=boto3.Session(region_name="eu-central-1"))
-    output: dict[str, Any] = translator.translate(
-        sam_template, parameter_values={}, get_managed_policy_map=dict
-    )
-    return output
+    return sam_transform(template)
 
 
 def resources_of_type(template: dict[str, Any], resource_type: str) -> dict[str, Any]:
@@ -135,11 +125,11 @@ def single_resource(template: dict[str, Any], resource_type: str) -> dict[str, A
     return resource
 
 
-def statements_by_sid(function: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def statements_by_sid(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {
         statement["Sid"]: statement
-        for policy in function["Policies"]
-        for statement in policy["Statement"]
+        for policy in template["Resources"][ROLE_ID]["Properties"]["Policies"]
+        for statement in policy["PolicyDocument"]["Statement"]
     }
 
 
@@ -519,41 +509,49 @@ def test_base_url_pattern(template: dict[str, Any], url: str, allowed: bool) -> 
     assert (re.fullmatch(pattern, url) is not None) == allowed
 
 
-def test_policy_statements(function: dict[str, Any]) -> None:
-    policies = function["Policies"]
+def test_function_uses_own_role(template: dict[str, Any], function: dict[str, Any]) -> None:
+    assert function["Role"] == {"Fn::GetAtt": [ROLE_ID, "Arn"]}
+    # With Role set, SAM would ignore Policies, so none may be given.
+    assert "Policies" not in function
+    assert template["Resources"][ROLE_ID]["Type"] == "AWS::IAM::Role"
+
+
+def test_policy_statements(template: dict[str, Any]) -> None:
+    policies = template["Resources"][ROLE_ID]["Properties"]["Policies"]
     assert len(policies) == 1
-    assert set(statements_by_sid(function)) == {"ReadPaynetSecretKey", "CountFailedChecks"}
+    assert set(statements_by_sid(template)) == {"ReadPaynetSecretKey", "CountFailedChecks"}
 
 
-def test_policy_reads_one_secret(function: dict[str, Any]) -> None:
-    statement = statements_by_sid(function)["ReadPaynetSecretKey"]
+def test_policy_reads_one_secret(template: dict[str, Any]) -> None:
+    statement = statements_by_sid(template)["ReadPaynetSecretKey"]
     assert statement["Effect"] == "Allow"
     assert as_list(statement["Action"]) == ["secretsmanager:GetSecretValue"]
     assert as_list(statement["Resource"]) == [{"Fn::Sub": SECRET_ARN}]
 
 
-def test_policy_writes_attempts_table(function: dict[str, Any]) -> None:
-    statement = statements_by_sid(function)["CountFailedChecks"]
+def test_policy_writes_attempts_table(template: dict[str, Any]) -> None:
+    statement = statements_by_sid(template)["CountFailedChecks"]
     assert statement["Effect"] == "Allow"
     assert sorted(as_list(statement["Action"])) == ["dynamodb:PutItem", "dynamodb:UpdateItem"]
     assert as_list(statement["Resource"]) == [TABLE_ARN]
 
 
 def test_role_managed_policies(transformed: dict[str, Any]) -> None:
-    role = transformed["Resources"][f"{FUNCTION_ID}Role"]["Properties"]
-    assert set(role["ManagedPolicyArns"]) == SAM_MANAGED_POLICIES
-    assert len(role["ManagedPolicyArns"]) == len(SAM_MANAGED_POLICIES)
+    # With the default parameters, the function runs outside a VPC. test_template_modes.py
+    # checks the VPC modes.
+    role = resolve(transformed)["Resources"][ROLE_ID]["Properties"]
+    assert role["ManagedPolicyArns"] == BASE_MANAGED_POLICIES
 
 
 def test_role_assumed_only_by_lambda(transformed: dict[str, Any]) -> None:
-    role = transformed["Resources"][f"{FUNCTION_ID}Role"]["Properties"]
+    role = transformed["Resources"][ROLE_ID]["Properties"]
     (statement,) = role["AssumeRolePolicyDocument"]["Statement"]
     assert statement["Principal"] == {"Service": ["lambda.amazonaws.com"]}
     assert as_list(statement["Action"]) == ["sts:AssumeRole"]
 
 
 def test_role_grants_only_expected_access(transformed: dict[str, Any]) -> None:
-    role = transformed["Resources"][f"{FUNCTION_ID}Role"]["Properties"]
+    role = transformed["Resources"][ROLE_ID]["Properties"]
     statements = [
         statement
         for policy in role["Policies"]
@@ -571,7 +569,7 @@ def test_role_grants_only_expected_access(transformed: dict[str, Any]) -> None:
 
 
 def test_role_grants_no_wildcards(transformed: dict[str, Any]) -> None:
-    role = transformed["Resources"][f"{FUNCTION_ID}Role"]["Properties"]
+    role = transformed["Resources"][ROLE_ID]["Properties"]
     for policy in role["Policies"]:
         for statement in policy["PolicyDocument"]["Statement"]:
             for action in as_list(statement["Action"]):
