@@ -65,7 +65,7 @@ def test_sixth_wrong_check_on_a_session_gets_429(sandbox: PaynetSandbox) -> None
     response = _check(WRONG_CODE)
     _assert_limited(response)
     assert "session" in response.body["detail"]
-    # The right code is refused too: the limit is on checks, not on wrong codes.
+    # The right code is rejected too: the limit is on checks, not on wrong codes.
     _assert_limited(_check("ART2"))
     assert len(sandbox.requests) == SESSION_LIMIT
 
@@ -136,18 +136,43 @@ def test_verified_check_does_not_reset_the_phone_counter(sandbox: PaynetSandbox)
     _assert_limited(_check("ART2", session="session-6"))
 
 
-def test_counters_expire(monkeypatch: pytest.MonkeyPatch, sandbox: PaynetSandbox) -> None:
-    monkeypatch.setenv("SESSION_COUNTER_TTL_SECONDS", "1")
-    monkeypatch.setenv("PHONE_LIMIT_WINDOW_SECONDS", "1")
+def _set_expiry(table: str, expires_at: int) -> None:
+    """Move the expiry time of every counter in ``table``, as if they had been made earlier."""
+    client = boto3.client("dynamodb")
+    try:
+        for item in client.scan(TableName=table)["Items"]:
+            client.update_item(
+                TableName=table,
+                Key={"pk": item["pk"]},
+                UpdateExpression="SET expires_at = :expires_at",
+                ExpressionAttributeValues={":expires_at": {"N": str(expires_at)}},
+            )
+    finally:
+        client.close()
+
+
+def test_counters_expire(attempts_table: str, sandbox: PaynetSandbox) -> None:
     for _ in range(SESSION_LIMIT):
         _check(WRONG_CODE)
     _assert_limited(_check(WRONG_CODE))
 
-    # Counters carry an expiry time in whole seconds. DynamoDB's TTL may delete the item days
-    # later, so the function treats an item past its expiry as absent.
-    time.sleep(2.1)
+    # The counters' time has passed, but DynamoDB's TTL, which deletes items within days, has
+    # not removed them yet. The function must treat them as absent.
+    _set_expiry(attempts_table, int(time.time()) - 1)
     assert _check("ART2").status == 200
     assert len(sandbox.requests) == SESSION_LIMIT + 1
+    counts = sorted(int(item["checks"]["N"]) for item in _table_items(attempts_table))
+    # Both counters started afresh: the session's 1 check stays, the phone's was given back.
+    assert counts == [0, 1]
+
+
+def test_counters_still_limit_until_expiry(attempts_table: str, sandbox: PaynetSandbox) -> None:
+    for _ in range(SESSION_LIMIT):
+        _check(WRONG_CODE)
+    _set_expiry(attempts_table, int(time.time()) + 5)
+    response = _check("ART2")
+    _assert_limited(response)
+    assert int(response.headers["Retry-After"]) <= 5
 
 
 def test_counters_carry_the_ttl_attribute(attempts_table: str) -> None:
