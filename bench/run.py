@@ -1,0 +1,665 @@
+"""Measure the function's overhead against the loopback stand-ins and print it as tables.
+
+Run ``python -m bench.run`` from the repository root (``make bench`` does). The Paynet sandbox
+(its command-line interface) and moto's server each run in a process of their own, so that
+neither competes with the function for the GIL. Nothing leaves 127.0.0.1.
+
+Figures, each next to a floor measured in the same run:
+
+- warm: median time of a warm handler invocation, against a bare urllib3 POST of the same body
+  to the sandbox, and against that POST plus as many bare boto3 UpdateItem calls to moto as
+  one invocation makes;
+- cold start: a fresh interpreter from process start to the first response, by phase, against
+  a fresh interpreter that only imports boto3;
+- import time of ``otp_check.handler`` by top-level package, from ``python -X importtime``;
+- Secrets Manager calls and new Paynet connections over 1,000 invocations after a cold start;
+- the unzipped size of the ``sam build`` output, and whether boto3 or botocore is bundled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
+BUILD_DIR = REPOSITORY_ROOT / ".aws-sam" / "build"
+FUNCTION_BUILD_DIR = BUILD_DIR / "OtpCheckFunction"
+EVENT_PATH = REPOSITORY_ROOT / "events" / "check_otp.json"
+
+# A made-up key in Paynet's format. The sandbox accepts only this key.
+BENCH_SECRET_KEY = "sck_test_Bench/Loopback+Key00000"  # noqa: S105 - made up
+SECRET_NAME = "paynet/otp-check/bench"  # noqa: S105 - a name, not a value
+
+WARM_GOAL = 1.3
+COLD_GOAL = 1.5
+PACKAGE_GOAL_BYTES = 15 * 1000 * 1000
+REQUEST_COUNT_INVOCATIONS = 1000
+# Seconds that a stand-in may take to print its URL, and to exit once told to stop.
+STAND_IN_TIMEOUT_SECONDS = 30
+COLD_START_TIMEOUT_SECONDS = 120
+RUNTIME_PACKAGES = ("boto3", "botocore")
+
+
+@dataclass(frozen=True)
+class WarmResult:
+    """Median times of one warm run, in microseconds, and the UpdateItem calls per invocation."""
+
+    handler_us: float
+    paynet_floor_us: float
+    full_floor_us: float
+    update_items: int
+    rounds: int
+
+
+@dataclass(frozen=True)
+class ColdResult:
+    """Median cold-start phases and the boto3-only floor, in milliseconds."""
+
+    phases_ms: dict[str, float]
+    total_ms: float
+    boto3_floor_ms: float
+    runs: int
+
+
+@dataclass(frozen=True)
+class RequestCounts:
+    """Calls that the function made over ``invocations`` invocations after a cold start."""
+
+    invocations: int
+    secret_fetches: int
+    paynet_connections: int
+
+
+@dataclass(frozen=True)
+class PackageSize:
+    """The unzipped ``sam build`` output of the function, or why it was not measured."""
+
+    total_bytes: int | None
+    bundled_runtime_packages: tuple[str, ...] = ()
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ImportTime:
+    """Import time of one top-level package, in microseconds.
+
+    ``self_us`` is the time spent in the package's own module bodies. ``cumulative_us`` also
+    counts the packages that it imported first, so cumulative values of packages overlap.
+    """
+
+    package: str
+    self_us: int
+    cumulative_us: int
+
+
+@dataclass(frozen=True)
+class Goal:
+    """One target of the benchmark and whether this run meets it."""
+
+    name: str
+    measured: str
+    target: str
+    holds: bool | None
+
+
+@dataclass
+class BenchResults:
+    warm: WarmResult
+    cold: ColdResult
+    requests: RequestCounts
+    imports: list[ImportTime]
+    package: PackageSize
+    machine: dict[str, str] = field(default_factory=dict)
+
+
+# Table building. This part has no side effects, so tests can run it on made-up figures.
+
+
+def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Render rows as a Markdown table whose columns are padded to the same width."""
+    widths = [len(header) for header in headers]
+    for row in rows:
+        if len(row) != len(headers):
+            raise ValueError(f"row {row!r} has {len(row)} cells, not {len(headers)}")
+        widths = [max(width, len(cell)) for width, cell in zip(widths, row, strict=True)]
+
+    def line(cells: Sequence[str]) -> str:
+        padded = (cell.ljust(width) for cell, width in zip(cells, widths, strict=True))
+        return "| " + " | ".join(padded) + " |"
+
+    separator = "|" + "|".join("-" * (width + 2) for width in widths) + "|"
+    return "\n".join([line(headers), separator, *(line(row) for row in rows)])
+
+
+def evaluate_goals(results: BenchResults) -> list[Goal]:
+    """Compare the results with the goals. ``holds`` is None for a figure that was not measured."""
+    warm = results.warm
+    cold = results.cold
+    warm_ratio = warm.handler_us / warm.full_floor_us
+    cold_ratio = cold.total_ms / cold.boto3_floor_ms
+    counts = results.requests
+    package = results.package
+
+    package_holds: bool | None = None
+    package_measured = package.note or "not measured"
+    if package.total_bytes is not None:
+        package_holds = (
+            package.total_bytes < PACKAGE_GOAL_BYTES and not package.bundled_runtime_packages
+        )
+        bundled = ", ".join(package.bundled_runtime_packages) or "no boto3/botocore"
+        package_measured = f"{package.total_bytes / 1e6:.1f} MB, {bundled}"
+
+    return [
+        Goal(
+            "warm invocation vs POST + UpdateItem floor",
+            f"{warm_ratio:.2f}x",
+            f"<= {WARM_GOAL}x",
+            warm_ratio <= WARM_GOAL,
+        ),
+        Goal(
+            "cold start vs boto3-only interpreter",
+            f"{cold_ratio:.2f}x",
+            f"<= {COLD_GOAL}x",
+            cold_ratio <= COLD_GOAL,
+        ),
+        Goal(
+            f"Secrets Manager calls per {counts.invocations:,} invocations",
+            str(counts.secret_fetches),
+            "1",
+            counts.secret_fetches <= 1,
+        ),
+        Goal(
+            f"Paynet connections per {counts.invocations:,} invocations",
+            str(counts.paynet_connections),
+            "1",
+            counts.paynet_connections <= 1,
+        ),
+        Goal(
+            "built package, unzipped",
+            package_measured,
+            "< 15 MB, no boto3/botocore",
+            package_holds,
+        ),
+    ]
+
+
+def _status(holds: bool | None) -> str:
+    if holds is None:
+        return "NOT MEASURED"
+    return "holds" if holds else "MISSED"
+
+
+def build_report(results: BenchResults, import_rows: int = 12) -> str:
+    """Build every table of the benchmark as one Markdown text."""
+    warm = results.warm
+    cold = results.cold
+    sections: list[str] = []
+
+    if results.machine:
+        machine = ", ".join(f"{name} {value}" for name, value in results.machine.items())
+        sections.append(f"Machine: {machine}")
+
+    sections.append(
+        f"Warm invocations ({warm.rounds:,} rounds, medians, the three measured in turn)\n\n"
+        + render_table(
+            ["measurement", "median (us)", "handler / this"],
+            [
+                ["warm handler invocation", f"{warm.handler_us:.0f}", "1.00x"],
+                [
+                    "bare urllib3 POST to the sandbox",
+                    f"{warm.paynet_floor_us:.0f}",
+                    f"{warm.handler_us / warm.paynet_floor_us:.2f}x (Paynet only)",
+                ],
+                [
+                    f"bare POST + {warm.update_items} bare UpdateItem",
+                    f"{warm.full_floor_us:.0f}",
+                    f"{warm.handler_us / warm.full_floor_us:.2f}x (goal)",
+                ],
+            ],
+        )
+    )
+
+    phase_rows = [[phase, f"{ms:.0f}"] for phase, ms in cold.phases_ms.items()]
+    phase_rows.append(["total: process start to first response", f"{cold.total_ms:.0f}"])
+    phase_rows.append(["floor: fresh interpreter that imports boto3", f"{cold.boto3_floor_ms:.0f}"])
+    sections.append(
+        f"Cold start ({cold.runs} fresh interpreters each, medians)\n\n"
+        + render_table(["phase", "ms"], phase_rows)
+    )
+
+    top_imports = sorted(results.imports, key=lambda item: item.cumulative_us, reverse=True)
+    sections.append(
+        "Import of otp_check.handler by top-level package (python -X importtime)\n\n"
+        + render_table(
+            ["package", "self ms", "cumulative ms"],
+            [
+                [item.package, f"{item.self_us / 1000:.1f}", f"{item.cumulative_us / 1000:.1f}"]
+                for item in top_imports[:import_rows]
+            ],
+        )
+    )
+
+    sections.append(
+        "Goals\n\n"
+        + render_table(
+            ["goal", "measured", "target", "status"],
+            [
+                [goal.name, goal.measured, goal.target, _status(goal.holds)]
+                for goal in evaluate_goals(results)
+            ],
+        )
+    )
+    return "\n\n".join(sections)
+
+
+def parse_import_times(stderr: str) -> list[ImportTime]:
+    """Sum ``python -X importtime`` output by top-level package.
+
+    Self times add up without overlap. A package's cumulative time is the sum of the cumulative
+    times of its outermost imports, those not nested inside another import of the same package.
+    """
+    # importtime prints a module after the modules it imported, indented two spaces per level.
+    # A stack of finished subtrees turns that post-order listing into a tree.
+    roots: list[tuple[int, str, int, int, list[Any]]] = []
+    for line in stderr.splitlines():
+        if not line.startswith("import time:") or "|" not in line:
+            continue
+        fields = line[len("import time:") :].split("|")
+        if len(fields) != 3 or not fields[0].strip().isdigit():
+            continue  # the header line
+        name_field = fields[2]
+        depth = (len(name_field) - len(name_field.lstrip(" ")) - 1) // 2
+        children: list[Any] = []
+        while roots and roots[-1][0] == depth + 1:
+            children.insert(0, roots.pop())
+        roots.append((depth, name_field.strip(), int(fields[0]), int(fields[1]), children))
+
+    self_times: dict[str, int] = {}
+    cumulative_times: dict[str, int] = {}
+
+    def visit(node: tuple[int, str, int, int, list[Any]], enclosing: frozenset[str]) -> None:
+        _, name, self_us, cumulative_us, children = node
+        package = name.split(".", 1)[0]
+        self_times[package] = self_times.get(package, 0) + self_us
+        if package not in enclosing:
+            cumulative_times[package] = cumulative_times.get(package, 0) + cumulative_us
+        for child in children:
+            visit(child, enclosing | {package})
+
+    for root in roots:
+        visit(root, frozenset())
+    return [
+        ImportTime(package, self_times[package], cumulative_times[package])
+        for package in self_times
+    ]
+
+
+# Measurement.
+
+
+@contextlib.contextmanager
+def paynet_sandbox_process() -> Iterator[str]:
+    """Run the sandbox's command-line interface on a free loopback port and yield its URL."""
+    process = subprocess.Popen(  # noqa: S603 - runs a module of this repository
+        [
+            sys.executable,
+            "-m",
+            "tests.support.paynet_sandbox",
+            "--port",
+            "0",
+            "--secret-key",
+            BENCH_SECRET_KEY,
+        ],
+        cwd=REPOSITORY_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        url = process.stdout.readline().strip() if process.stdout is not None else ""
+        if not url.startswith("http://127.0.0.1:"):
+            raise RuntimeError(f"Paynet sandbox did not start: {url!r}")
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=STAND_IN_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def _median_us(samples: list[int]) -> float:
+    return statistics.median(samples) / 1000
+
+
+@contextlib.contextmanager
+def _function_output_discarded() -> Iterator[TextIO]:
+    """Write the function's log lines and metrics to /dev/null, as Lambda writes them to a pipe."""
+    from otp_check.observability import logger
+
+    handler = logger.registered_handler
+    with open(os.devnull, "w", encoding="utf-8") as devnull:
+        previous = handler.setStream(devnull)  # type: ignore[attr-defined]
+        try:
+            with contextlib.redirect_stdout(devnull):
+                yield devnull
+        finally:
+            handler.setStream(previous)  # type: ignore[attr-defined]
+
+
+def _verifier_connections() -> int:
+    from otp_check.dependencies import get_verifier
+
+    paynet = get_verifier()._paynet
+    return int(paynet.pool.num_connections)  # type: ignore[attr-defined]
+
+
+def count_requests(aws: Any, event: dict[str, Any], invocations: int) -> RequestCounts:
+    """Count Secrets Manager calls and Paynet connections from a cold start on."""
+    from tests.support.lambda_context import FakeLambdaContext
+
+    from otp_check.dependencies import reset_dependencies
+    from otp_check.handler import lambda_handler
+
+    reset_dependencies()
+    aws.reset()
+    with _function_output_discarded():
+        for _ in range(invocations):
+            response = lambda_handler(event, FakeLambdaContext())
+            if response["statusCode"] != 200:
+                raise RuntimeError(f"warm invocation failed: {response}")
+    calls = aws.calls
+    return RequestCounts(
+        invocations=invocations,
+        secret_fetches=calls["GetSecretValue"],
+        # urllib3 counts the connections that its pool opened; the pool is the function's one.
+        paynet_connections=_verifier_connections(),
+    )
+
+
+def update_items_per_invocation(aws: Any, event: dict[str, Any], invocations: int) -> int:
+    """Return how many UpdateItem calls one warm invocation makes, rounded."""
+    from tests.support.lambda_context import FakeLambdaContext
+
+    from otp_check.handler import lambda_handler
+
+    aws.reset()
+    with _function_output_discarded():
+        for _ in range(invocations):
+            lambda_handler(event, FakeLambdaContext())
+    update_items: int = aws.calls["UpdateItem"]
+    return round(update_items / invocations)
+
+
+def measure_warm(
+    sandbox_url: str, table_name: str, event: dict[str, Any], update_items: int, rounds: int
+) -> WarmResult:
+    """Time warm invocations and both floors in turn, so that drift affects all three alike."""
+    import boto3
+    import urllib3
+    from tests.support.lambda_context import FakeLambdaContext
+
+    from otp_check.handler import lambda_handler
+
+    body = event["body"].encode()
+    headers = {
+        "Authorization": f"Basic {BENCH_SECRET_KEY}",
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+    }
+    url = urllib3.util.parse_url(sandbox_url)
+    pool = urllib3.HTTPConnectionPool(url.host or "127.0.0.1", port=url.port, maxsize=1)
+    dynamodb = boto3.client("dynamodb")
+    floor_key = {"pk": {"S": f"bench#{uuid.uuid4()}"}}
+
+    def post() -> None:
+        response = pool.urlopen(
+            "POST", "/v1/card/check_otp", body=body, headers=headers, retries=False
+        )
+        if response.status != 200:
+            raise RuntimeError(f"bare POST failed with HTTP {response.status}")
+
+    def post_and_update() -> None:
+        post()
+        for _ in range(update_items):
+            dynamodb.update_item(
+                TableName=table_name,
+                Key=floor_key,
+                UpdateExpression="SET checks = if_not_exists(checks, :zero) + :one",
+                ExpressionAttributeValues={":zero": {"N": "0"}, ":one": {"N": "1"}},
+            )
+
+    def invoke() -> None:
+        lambda_handler(event, FakeLambdaContext())
+
+    timed: dict[str, Callable[[], None]] = {
+        "handler": invoke,
+        "paynet": post,
+        "full": post_and_update,
+    }
+    samples: dict[str, list[int]] = {name: [] for name in timed}
+    names = list(timed)
+    with _function_output_discarded():
+        for _ in range(20):
+            for name in names:
+                timed[name]()
+        for index in range(rounds):
+            # A rotating order keeps a fixed position in the round from favouring one.
+            shift = index % len(names)
+            for name in names[shift:] + names[:shift]:
+                started = time.perf_counter_ns()
+                timed[name]()
+                samples[name].append(time.perf_counter_ns() - started)
+    pool.close()
+    dynamodb.close()
+    return WarmResult(
+        handler_us=_median_us(samples["handler"]),
+        paynet_floor_us=_median_us(samples["paynet"]),
+        full_floor_us=_median_us(samples["full"]),
+        update_items=update_items,
+        rounds=rounds,
+    )
+
+
+def _run_cold_start(environ: dict[str, str], report_path: Path) -> dict[str, float]:
+    started = time.monotonic()
+    subprocess.run(  # noqa: S603 - runs a script of this repository
+        [
+            sys.executable,
+            str(REPOSITORY_ROOT / "bench" / "cold_start.py"),
+            str(EVENT_PATH),
+            str(report_path),
+        ],
+        cwd=REPOSITORY_ROOT,
+        env=environ,
+        stdout=subprocess.DEVNULL,
+        check=True,
+        timeout=COLD_START_TIMEOUT_SECONDS,
+    )
+    report = json.loads(report_path.read_text("utf-8"))
+    if report["status"] != 200:
+        raise RuntimeError(f"cold start invocation returned {report['status']}")
+    marks = [
+        ("interpreter start", started, report["started"]),
+        ("imports", report["started"], report["imported"]),
+        ("settings", report["imported"], report["settings_read"]),
+        ("clients and Paynet pool", report["settings_read"], report["clients_built"]),
+        ("secret fetch", report["clients_built"], report["secret_fetched"]),
+        ("first invocation (DynamoDB + Paynet)", report["secret_fetched"], report["responded"]),
+    ]
+    phases = {name: (end - begin) * 1000 for name, begin, end in marks}
+    phases["total"] = (report["responded"] - started) * 1000
+    return phases
+
+
+def _run_boto3_floor(environ: dict[str, str]) -> float:
+    started = time.monotonic()
+    completed = subprocess.run(
+        [sys.executable, "-c", "import boto3, time; print(time.monotonic())"],
+        cwd=REPOSITORY_ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=COLD_START_TIMEOUT_SECONDS,
+    )
+    return (float(completed.stdout.strip()) - started) * 1000
+
+
+def measure_cold(environ: dict[str, str], runs: int) -> ColdResult:
+    """Start fresh interpreters in turn: the function's cold start, then the boto3 floor."""
+    phase_samples: dict[str, list[float]] = {}
+    floor_samples: list[float] = []
+    with tempfile.TemporaryDirectory() as scratch:
+        report_path = Path(scratch) / "cold_start.json"
+        for _ in range(runs):
+            for name, value in _run_cold_start(environ, report_path).items():
+                phase_samples.setdefault(name, []).append(value)
+            floor_samples.append(_run_boto3_floor(environ))
+    total = phase_samples.pop("total")
+    return ColdResult(
+        phases_ms={name: statistics.median(values) for name, values in phase_samples.items()},
+        total_ms=statistics.median(total),
+        boto3_floor_ms=statistics.median(floor_samples),
+        runs=runs,
+    )
+
+
+def measure_import_times(runs: int) -> list[ImportTime]:
+    """Run ``python -X importtime`` ``runs`` times and keep each package's median."""
+    by_package: dict[str, list[ImportTime]] = {}
+    for _ in range(runs):
+        completed = subprocess.run(
+            [sys.executable, "-X", "importtime", "-c", "import otp_check.handler"],
+            cwd=REPOSITORY_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=COLD_START_TIMEOUT_SECONDS,
+        )
+        for item in parse_import_times(completed.stderr):
+            by_package.setdefault(item.package, []).append(item)
+    return [
+        ImportTime(
+            package,
+            int(statistics.median(item.self_us for item in items)),
+            int(statistics.median(item.cumulative_us for item in items)),
+        )
+        for package, items in by_package.items()
+    ]
+
+
+def measure_package(build: bool) -> PackageSize:
+    """Run ``sam build`` when ``build`` is set, then size its output for the function."""
+    if build:
+        environ = {**os.environ, "SAM_CLI_TELEMETRY": "0"}
+        # sam runs src/Makefile, whose pip must be this venv's.
+        environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environ.get('PATH', '')}"
+        completed = subprocess.run(  # noqa: S603 - runs the SAM CLI of this venv
+            [
+                str(Path(sys.executable).parent / "sam"),
+                "build",
+                "--template",
+                "template.yaml",
+                "--build-dir",
+                str(BUILD_DIR),
+            ],
+            cwd=REPOSITORY_ROOT,
+            env=environ,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if completed.returncode != 0:
+            return PackageSize(None, note=f"sam build failed: {completed.stderr.strip()[-200:]}")
+    if not FUNCTION_BUILD_DIR.is_dir():
+        return PackageSize(None, note="no sam build output")
+    total = sum(path.stat().st_size for path in FUNCTION_BUILD_DIR.rglob("*") if path.is_file())
+    bundled = tuple(name for name in RUNTIME_PACKAGES if (FUNCTION_BUILD_DIR / name).exists())
+    return PackageSize(total, bundled)
+
+
+def _create_secret_and_table(table_name: str) -> None:
+    import boto3
+    from tests.support.aws import create_attempts_table
+
+    client = boto3.client("secretsmanager")
+    client.create_secret(
+        Name=SECRET_NAME, SecretString=json.dumps({"secret_key": BENCH_SECRET_KEY})
+    )
+    client.close()
+    create_attempts_table(table_name)
+
+
+def run(rounds: int, cold_runs: int, build: bool) -> BenchResults:
+    """Start the stand-ins, take every measurement, and stop the stand-ins again."""
+    from tests.support.aws import local_aws_server
+
+    table_name = f"bench-attempts-{uuid.uuid4()}"
+    event = json.loads(EVENT_PATH.read_text("utf-8"))
+    print("Building the package with sam build ...", file=sys.stderr, flush=True)
+    package = measure_package(build)
+    print("Timing imports ...", file=sys.stderr, flush=True)
+    imports = measure_import_times(3)
+
+    with paynet_sandbox_process() as sandbox_url, local_aws_server(os.environ) as aws:
+        _create_secret_and_table(table_name)
+        os.environ["PAYNET_BASE_URL"] = sandbox_url
+        os.environ["PAYNET_SECRET_ID"] = SECRET_NAME
+        os.environ["ATTEMPTS_TABLE_NAME"] = table_name
+        environ = dict(os.environ)
+
+        print("Counting AWS and Paynet requests ...", file=sys.stderr, flush=True)
+        counts = count_requests(aws, event, REQUEST_COUNT_INVOCATIONS)
+        update_items = update_items_per_invocation(aws, event, 50)
+        print(f"Timing {rounds:,} warm rounds ...", file=sys.stderr, flush=True)
+        warm = measure_warm(sandbox_url, table_name, event, update_items, rounds)
+        print(f"Timing {cold_runs} cold starts ...", file=sys.stderr, flush=True)
+        cold = measure_cold(environ, cold_runs)
+
+        from otp_check.dependencies import reset_dependencies
+
+        reset_dependencies()
+
+    machine = {
+        "cores": str(os.cpu_count()),
+        "python": sys.version.split()[0],
+        "platform": sys.platform,
+    }
+    return BenchResults(warm, cold, counts, imports, package, machine)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--rounds", type=int, default=2000, help="warm rounds, each timing all three (default 2000)"
+    )
+    parser.add_argument(
+        "--cold-runs", type=int, default=7, help="fresh interpreters per cold figure (default 7)"
+    )
+    parser.add_argument(
+        "--no-build", action="store_true", help="size the existing sam build output, if any"
+    )
+    arguments = parser.parse_args(argv)
+    results = run(arguments.rounds, arguments.cold_runs, build=not arguments.no_build)
+    print(build_report(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
