@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import cache
+from typing import cast
 
 import boto3
 from botocore.config import Config
@@ -36,6 +37,19 @@ _DYNAMODB_SETTLE_CONFIG = Config(
 )
 
 
+def _default_session() -> boto3.session.Session:
+    """Return boto3's default session, creating it on first use as ``boto3.client`` does.
+
+    Every client of the function comes from this one session, so botocore loads and parses the
+    endpoint rules and the shared data files once instead of once per session.
+    """
+    session = boto3.DEFAULT_SESSION
+    if session is None:
+        boto3.setup_default_session()
+        session = cast("boto3.session.Session", boto3.DEFAULT_SESSION)
+    return session
+
+
 def build_verifier(settings: Settings) -> OtpVerifier:
     paynet = Urllib3PaynetClient(
         settings.paynet_base_url,
@@ -44,15 +58,18 @@ def build_verifier(settings: Settings) -> OtpVerifier:
         ca_certs=str(settings.paynet_ca_bundle) if settings.paynet_ca_bundle else None,
     )
     secret_keys = SecretsManagerKeySource(
-        settings.paynet_secret_id, max_age=settings.paynet_secret_max_age_seconds
+        settings.paynet_secret_id,
+        max_age=settings.paynet_secret_max_age_seconds,
+        session_factory=_default_session,
     )
     return OtpVerifier(paynet, secret_keys, build_limiter(settings))
 
 
 def build_limiter(settings: Settings) -> AttemptLimiter:
     try:
-        count_client = boto3.client("dynamodb", config=_DYNAMODB_COUNT_CONFIG)
-        settle_client = boto3.client("dynamodb", config=_DYNAMODB_SETTLE_CONFIG)
+        session = _default_session()
+        count_client = session.client("dynamodb", config=_DYNAMODB_COUNT_CONFIG)
+        settle_client = session.client("dynamodb", config=_DYNAMODB_SETTLE_CONFIG)
     except BotoCoreError as exc:
         raise AttemptStoreError(
             f"Cannot create the DynamoDB client: {type(exc).__name__}",
@@ -86,3 +103,4 @@ def reset_dependencies() -> None:
         get_verifier().close()
     get_verifier.cache_clear()
     get_settings.cache_clear()
+
