@@ -664,6 +664,7 @@ def run(rounds: int, cold_runs: int, build: bool) -> BenchResults:
     """Start the stand-ins, take every measurement, and stop the stand-ins again."""
     from tests.support.aws import local_aws_server
 
+    load_average = os.getloadavg()[0]
     table_name = f"bench-attempts-{uuid.uuid4()}"
     event = json.loads(EVENT_PATH.read_text("utf-8"))
     print("Building the package with sam build ...", file=sys.stderr, flush=True)
@@ -699,6 +700,8 @@ def run(rounds: int, cold_runs: int, build: bool) -> BenchResults:
         "cores": str(os.cpu_count()),
         "python": sys.version.split()[0],
         "platform": sys.platform,
+        # Other processes on the machine slow every figure, so the load is part of the record.
+        "load average (1 min) at start": f"{load_average:.2f}",
     }
     return BenchResults(warm, cold, counts, imports, package, machine)
 

@@ -11,8 +11,9 @@ from botocore.exceptions import BotoCoreError
 
 from otp_check.attempts import DynamoDBAttemptStore
 from otp_check.credentials import SecretsManagerKeySource
-from otp_check.errors import AttemptStoreError
+from otp_check.errors import AttemptStoreError, OtpCheckError
 from otp_check.limits import AttemptLimiter, AttemptPolicy
+from otp_check.observability import logger
 from otp_check.paynet import Urllib3PaynetClient
 from otp_check.settings import Settings, get_settings
 from otp_check.verification import OtpVerifier
@@ -104,3 +105,50 @@ def reset_dependencies() -> None:
     get_verifier.cache_clear()
     get_settings.cache_clear()
 
+
+def prepare_for_snapshot() -> None:
+    """Close every connection and drop the cached secret, keeping the built clients.
+
+    Lambda SnapStart runs this before it takes the snapshot, which every restored instance then
+    shares. An open socket would be dead after a restore, and a cached key would outlive a
+    rotation in every instance restored from it. The clients are rebuilt without connections,
+    so that restored instances skip loading the botocore models.
+    """
+    reset_dependencies()
+    try:
+        get_verifier()
+    except OtpCheckError as exc:
+        # The first invocation raises the same error again and responds with it.
+        logger.warning(
+            "Cannot build the verifier before the snapshot",
+            extra={"error_kind": type(exc).__name__},
+        )
+
+
+def restore_after_snapshot() -> None:
+    """Fetch the secret key again after a SnapStart restore, before the first invocation."""
+    try:
+        get_verifier().prefetch_secret_key()
+    except OtpCheckError as exc:
+        # Failures are not cached, so the first invocation fetches the key again.
+        logger.warning(
+            "Cannot fetch the secret key after the restore",
+            extra={"error_kind": type(exc).__name__},
+        )
+
+
+def register_snapstart_hooks() -> bool:
+    """Register the SnapStart hooks when the Lambda runtime provides ``snapshot_restore_py``.
+
+    Returns False outside Lambda's Python runtimes, where the module does not exist.
+    """
+    try:
+        import snapshot_restore_py  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return False
+    snapshot_restore_py.register_before_snapshot(prepare_for_snapshot)
+    snapshot_restore_py.register_after_restore(restore_after_snapshot)
+    return True
+
+
+register_snapstart_hooks()
