@@ -48,7 +48,7 @@ WARM_GOAL = 1.3
 COLD_GOAL = 1.5
 PACKAGE_GOAL_BYTES = 15 * 1000 * 1000
 REQUEST_COUNT_INVOCATIONS = 1000
-# Seconds that a stand-in may take to print its URL, and to exit once told to stop.
+# Seconds that a stand-in may take to print its URL, and to exit after SIGTERM.
 STAND_IN_TIMEOUT_SECONDS = 30
 COLD_START_TIMEOUT_SECONDS = 120
 RUNTIME_PACKAGES = ("boto3", "botocore")
@@ -115,7 +115,7 @@ class Goal:
     name: str
     measured: str
     target: str
-    holds: bool | None
+    met: bool | None
 
 
 @dataclass
@@ -148,7 +148,7 @@ def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def evaluate_goals(results: BenchResults) -> list[Goal]:
-    """Compare the results with the goals. ``holds`` is None for a figure that was not measured."""
+    """Compare the results with the goals. ``met`` is None for a figure that was not measured."""
     warm = results.warm
     cold = results.cold
     warm_ratio = warm.handler_us / warm.full_floor_us
@@ -156,10 +156,10 @@ def evaluate_goals(results: BenchResults) -> list[Goal]:
     counts = results.requests
     package = results.package
 
-    package_holds: bool | None = None
+    package_met: bool | None = None
     package_measured = package.note or "not measured"
     if package.total_bytes is not None:
-        package_holds = (
+        package_met = (
             package.total_bytes < PACKAGE_GOAL_BYTES and not package.bundled_runtime_packages
         )
         bundled = ", ".join(package.bundled_runtime_packages) or "no boto3/botocore"
@@ -194,15 +194,15 @@ def evaluate_goals(results: BenchResults) -> list[Goal]:
             "built package, unzipped",
             package_measured,
             "< 15 MB, no boto3/botocore",
-            package_holds,
+            package_met,
         ),
     ]
 
 
-def _status(holds: bool | None) -> str:
-    if holds is None:
+def _status(met: bool | None) -> str:
+    if met is None:
         return "NOT MEASURED"
-    return "holds" if holds else "MISSED"
+    return "met" if met else "MISSED"
 
 
 def build_report(results: BenchResults, import_rows: int = 12) -> str:
@@ -260,7 +260,7 @@ def build_report(results: BenchResults, import_rows: int = 12) -> str:
         + render_table(
             ["goal", "measured", "target", "status"],
             [
-                [goal.name, goal.measured, goal.target, _status(goal.holds)]
+                [goal.name, goal.measured, goal.target, _status(goal.met)]
                 for goal in evaluate_goals(results)
             ],
         )
@@ -332,7 +332,7 @@ def _top_level_files(distribution_name: str) -> set[Path]:
 def build_lambda_like_path(directory: Path) -> Path:
     """Link the function's packages and the runtime's boto3 into ``directory``, and return it.
 
-    The dev venv also holds awscrt and pyOpenSSL, which botocore imports when it finds them and
+    The dev venv also contains awscrt and pyOpenSSL, which botocore imports when it finds them and
     which the Lambda runtime does not have. Run with ``python -S`` and PYTHONPATH set to this
     directory, an interpreter sees what a Lambda function sees: the bundled packages and the
     runtime's boto3 and botocore, and not the rest of the venv.
@@ -423,7 +423,7 @@ def count_requests(aws: Any, event: dict[str, Any], invocations: int) -> Request
     return RequestCounts(
         invocations=invocations,
         secret_fetches=calls["GetSecretValue"],
-        # urllib3 counts the connections that its pool opened; the pool is the function's one.
+        # urllib3 counts the connections that the function's pool opened.
         paynet_connections=_verifier_connections(),
     )
 
@@ -479,7 +479,7 @@ def measure_warm(
     }
     url = urllib3.util.parse_url(sandbox_url)
     pool = urllib3.HTTPConnectionPool(url.host or "127.0.0.1", port=url.port, maxsize=1)
-    # A session of its own, so that the capture handler never sees the floor's calls.
+    # A session of its own, so that the capture handler never receives the floor's calls.
     dynamodb = boto3.session.Session().client("dynamodb")
 
     def post() -> None:
@@ -679,7 +679,7 @@ def run(rounds: int, cold_runs: int, build: bool) -> BenchResults:
         os.environ["PAYNET_BASE_URL"] = sandbox_url
         os.environ["PAYNET_SECRET_ID"] = SECRET_NAME
         os.environ["ATTEMPTS_TABLE_NAME"] = table_name
-        # Fresh interpreters see only what a Lambda function sees, see build_lambda_like_path.
+        # Fresh interpreters import only what a Lambda function can import (build_lambda_like_path).
         environ = {**os.environ, "PYTHONPATH": str(build_lambda_like_path(Path(scratch)))}
         print("Timing imports ...", file=sys.stderr, flush=True)
         imports = measure_import_times(environ, 3)

@@ -84,10 +84,10 @@ def test_goals_judge_warm_on_full_floor() -> None:
 
     warm = goals["warm invocation vs POST + UpdateItem floor"]
     assert warm.measured == "1.20x"
-    assert warm.holds is True
+    assert warm.met is True
     cold = goals["cold start vs boto3-only interpreter"]
     assert cold.measured == "2.00x"
-    assert cold.holds is False
+    assert cold.met is False
 
 
 def test_goals_flag_bundled_boto3() -> None:
@@ -95,7 +95,7 @@ def test_goals_flag_bundled_boto3() -> None:
 
     package = evaluate_goals(results)[-1]
 
-    assert package.holds is False
+    assert package.met is False
     assert "botocore" in package.measured
 
 
@@ -104,7 +104,7 @@ def test_goals_without_build_are_not_measured() -> None:
 
     package = evaluate_goals(results)[-1]
 
-    assert package.holds is None
+    assert package.met is None
     assert package.measured == "no sam build output"
 
 
@@ -125,5 +125,5 @@ def test_report_contains_every_section() -> None:
     assert ["bare POST + 4 bare UpdateItem", "1000", "1.20x (goal)"] in rows
     assert ["total: process start to first response", "400"] in rows
     assert ["pydantic", "0.4", "0.5"] in rows
-    assert ["Secrets Manager calls per 1,000 invocations", "1", "1", "holds"] in rows
+    assert ["Secrets Manager calls per 1,000 invocations", "1", "1", "met"] in rows
     assert ["cold start vs boto3-only interpreter", "2.00x", "<= 1.5x", "MISSED"] in rows

@@ -97,6 +97,6 @@ def test_restore_survives_missing_secret(
 
     assert local_aws.calls["GetSecretValue"] == 1
     assert sandbox.connection_count == 0
-    # The failure was not cached, so the invocation asks Secrets Manager again.
+    # The failure was not cached, so the invocation fetches the secret again.
     assert invoke(api_event(valid_request())).status == 500
     assert local_aws.calls["GetSecretValue"] == 2
