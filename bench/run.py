@@ -680,7 +680,18 @@ def run(rounds: int, cold_runs: int, build: bool) -> BenchResults:
         os.environ["PAYNET_SECRET_ID"] = SECRET_NAME
         os.environ["ATTEMPTS_TABLE_NAME"] = table_name
         # Fresh interpreters import only what a Lambda function can import (build_lambda_like_path).
-        environ = {**os.environ, "PYTHONPATH": str(build_lambda_like_path(Path(scratch)))}
+        lambda_path = str(build_lambda_like_path(Path(scratch)))
+        environ = {
+            **os.environ,
+            "PYTHONPATH": lambda_path,
+            # The X-Ray SDK checks LAMBDA_TASK_ROOT at import. Outside Lambda it builds two
+            # botocore X-Ray clients for centralized sampling, which Lambda never loads.
+            "LAMBDA_TASK_ROOT": lambda_path,
+            # NOTE: with LAMBDA_TASK_ROOT set, Powertools would trace, and no X-Ray daemon or
+            # trace header exists here. Tracing stays off, so X-Ray patching and segment
+            # sending are not part of the cold-start figures.
+            "POWERTOOLS_TRACE_DISABLED": "true",
+        }
         print("Timing imports ...", file=sys.stderr, flush=True)
         imports = measure_import_times(environ, 3)
 
