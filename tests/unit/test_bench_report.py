@@ -6,7 +6,7 @@ No test here times anything: `make bench` takes the measurements.
 from __future__ import annotations
 
 import pytest
-from bench.run import (
+from bench.report import (
     BenchResults,
     ColdResult,
     ImportTime,
