@@ -15,6 +15,7 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= eu-central-1
 
 .PHONY: install run test lint typecheck pytest template-check checkov build clean
+.PHONY: bench
 
 install: $(VENV)/.installed
 
@@ -67,3 +68,7 @@ build: install
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+## bench: time the function against the loopback stand-ins and print each goal's status
+bench: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m bench.run

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
@@ -12,6 +13,9 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from otp_check.errors import ConfigurationError, SecretUnavailableError
+
+if TYPE_CHECKING:
+    import boto3
 
 # Paynet keys start with "sck_" and may contain "/" and "+". Any visible ASCII character is
 # accepted because the key goes into an HTTP header exactly as stored, and whitespace or control
@@ -44,11 +48,22 @@ class SecretsManagerKeySource:
     Failures are never cached, so the next call after a fault fetches again.
     """
 
-    def __init__(self, secret_id: str, *, max_age: int) -> None:
+    def __init__(
+        self,
+        secret_id: str,
+        *,
+        max_age: int,
+        session_factory: Callable[[], boto3.session.Session] | None = None,
+    ) -> None:
         self._secret_id = secret_id
         self._max_age = max_age
         try:
-            self._provider = SecretsProvider(boto_config=_SECRETS_MANAGER_CONFIG)
+            # Without a session, Powertools creates one of its own, which loads and parses the
+            # endpoint rules and service data again instead of sharing the caller's.
+            session = session_factory() if session_factory is not None else None
+            self._provider = SecretsProvider(
+                boto_config=_SECRETS_MANAGER_CONFIG, boto3_session=session
+            )
         except BotoCoreError as exc:
             # For example NoRegionError: the client cannot be built without a region.
             raise SecretUnavailableError(

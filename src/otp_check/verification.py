@@ -104,6 +104,10 @@ class OtpVerifier:
             result = self._call_paynet(payload, fresh_key, deadline)
         return classify_result(result)
 
+    def prefetch_secret_key(self) -> None:
+        """Read the secret key into the cache, so that the next check does not wait for it."""
+        self._secret_keys.get_secret_key()
+
     def close(self) -> None:
         """Close the Paynet and AWS connections and drop the cached secret key."""
         self._paynet.close()
