@@ -35,8 +35,23 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 run: install
 	$(BIN)/python -m tests.support.local_run $(EVENT)
 
+.PHONY: serve openapi browser
+PORT ?= 3000
+
+## serve: serve the function on http://127.0.0.1:PORT, backed by the sandbox, until Ctrl-C
+serve: install
+	$(BIN)/python -m tests.support.local_api --port $(PORT)
+
+## openapi: write docs/openapi.json from the routes and models
+openapi: install
+	$(BIN)/python -m otp_check.openapi docs/openapi.json
+
+## browser: install Debian's Chromium for the browser test, where this machine allows it
+browser:
+	./.ci/install-chromium-if-possible
+
 ## test: every check, in order: ruff, mypy, pytest, template checks
-test: install lint typecheck pytest template-check
+test: install browser lint typecheck pytest template-check
 
 lint: install
 	$(BIN)/ruff check .

@@ -25,6 +25,7 @@ from otp_check.problems import (
     register_error_handlers,
     unsupported_media_type,
 )
+from otp_check.responses import CHECK_OTP_RESPONSES, PREFLIGHT_RESPONSES
 from otp_check.settings import get_settings, parse_allowed_origins
 
 CHECK_OTP_ROUTE = "/v1/card/check_otp"
@@ -60,8 +61,42 @@ app = APIGatewayRestResolver(
 register_error_handlers(app, route_path=CHECK_OTP_ROUTE)
 
 
-@app.post(CHECK_OTP_ROUTE)
-def check_otp(request: Annotated[CheckOtpRequest, Body()]) -> Response[str]:
+@app.post(
+    CHECK_OTP_ROUTE,
+    summary="Check an OTP with Paynet",
+    description=(
+        "Checks the one-time password that Paynet sent by SMS for the OTP session, with "
+        "Paynet's `POST /v1/card/check_otp`. Failed checks are counted per session and per "
+        "phone number, and a 429 follows once a limit is reached."
+    ),
+    responses=CHECK_OTP_RESPONSES,
+)
+def check_otp(
+    request: Annotated[
+        CheckOtpRequest,
+        Body(
+            description="The OTP check. Send it as JSON; other members are ignored.",
+            openapi_examples={
+                "digits": {
+                    "summary": "Phone number as 10 digits",
+                    "value": {
+                        "user_gsm": "5324818942",
+                        "otp_session_id": "123456",
+                        "otp_code": "ART2",
+                    },
+                },
+                "written form": {
+                    "summary": "Phone number as written, session id as an integer",
+                    "value": {
+                        "user_gsm": "+90 532 481 89 42",
+                        "otp_session_id": 123456,
+                        "otp_code": "123456",
+                    },
+                },
+            },
+        ),
+    ],
+) -> Response[str]:
     logger.append_keys(user_gsm=mask_phone_number(request.user_gsm))
     remaining_seconds = app.lambda_context.get_remaining_time_in_millis() / 1000
     deadline = time.monotonic() + remaining_seconds - DEADLINE_MARGIN_SECONDS
@@ -83,7 +118,13 @@ def check_otp(request: Annotated[CheckOtpRequest, Body()]) -> Response[str]:
     return json_response(200, body.model_dump(), "application/json")
 
 
-@app.route(CHECK_OTP_ROUTE, method="OPTIONS")
+@app.route(
+    CHECK_OTP_ROUTE,
+    method="OPTIONS",
+    summary="CORS preflight",
+    description="Browsers send it before a cross-origin POST. Apps never need to call it.",
+    responses=PREFLIGHT_RESPONSES,
+)
 def preflight() -> Response[str]:
     # The CORS headers themselves are added to every response in lambda_handler.
     metrics.add_metric(name="PreflightRequests", unit=MetricUnit.Count, value=1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 _PHONE_SEPARATORS = re.compile(r"[ \-().]")
@@ -15,6 +15,42 @@ _OTP_CODE = re.compile(r"[A-Za-z0-9]{1,16}")
 
 MAX_PHONE_INPUT_LENGTH = 32
 MAX_SESSION_ID_LENGTH = 64
+
+# JSON Schemas of the request members for the OpenAPI document. The validators above decide what
+# is accepted, and these schemas describe the same values. The one difference is whitespace
+# around a phone number or OTP, which the validators trim and the patterns leave out. The
+# schemathesis test sends values generated from these schemas and checks that they are accepted.
+_SEPARATORS = "[ ().-]*"
+_MOBILE_DIGITS = "5" + _SEPARATORS + f"(?:[0-9]{_SEPARATORS}){{9}}"
+_USER_GSM_PATTERN = (
+    f"^(?:\\+{_SEPARATORS}9{_SEPARATORS}0"
+    f"|{_SEPARATORS}(?:0{_SEPARATORS}0{_SEPARATORS}9{_SEPARATORS}0|9{_SEPARATORS}0|0)?)"
+    f"{_SEPARATORS}{_MOBILE_DIGITS}$"
+)
+USER_GSM_SCHEMA = {
+    "anyOf": [
+        {"type": "string", "maxLength": MAX_PHONE_INPUT_LENGTH, "pattern": _USER_GSM_PATTERN},
+        {"type": "integer", "minimum": 5_000_000_000, "maximum": 5_999_999_999},
+        {"type": "integer", "minimum": 905_000_000_000, "maximum": 905_999_999_999},
+    ]
+}
+OTP_SESSION_ID_SCHEMA = {
+    "anyOf": [
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_SESSION_ID_LENGTH,
+            # Python's str.isprintable() decides, and JSON Schema has no portable way to name
+            # the same set of characters, so a format of this API's own names it.
+            "format": "printable",
+        },
+        # NOTE: the validator also limits an integer to 64 characters as a decimal string. The
+        # bounds are left out because Powertools stores minimum and maximum as floats, which
+        # cannot hold 10**64 - 1 exactly.
+        {"type": "integer"},
+    ]
+}
+OTP_CODE_SCHEMA = {"type": "string", "pattern": "^[A-Za-z0-9]{1,16}$"}
 
 
 def normalize_user_gsm(value: object) -> str:
@@ -81,36 +117,51 @@ def normalize_otp_session_id(value: object) -> str:
 
 
 class CheckOtpRequest(BaseModel):
-    """The app's request: the three values Paynet's check_otp takes.
+    """The app's request: the three values of Paynet's check_otp. Other members are ignored."""
 
-    The phone number and the OTP are left out of repr(), so that no debug output or error
-    report that prints the request shows them.
-    """
-
-    # Unknown members are dropped, so they never reach Paynet.
+    # Unknown members are dropped, so they never reach Paynet. The phone number and the OTP are
+    # left out of repr(), so that no debug output or error report that prints the request shows
+    # them.
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     user_gsm: Annotated[
         str,
         BeforeValidator(normalize_user_gsm),
+        WithJsonSchema(USER_GSM_SCHEMA),
         Field(
-            description="Turkish mobile number the OTP was sent to, in any common written form",
-            examples=["5324818942", "+90 532 481 89 42"],
+            description=(
+                "Turkish mobile number the OTP was sent to, in any common written form: with "
+                "or without +90, 0090, 90 or 0 in front, with spaces, hyphens, dots or "
+                "brackets, or as a JSON integer. Surrounding whitespace is trimmed."
+            ),
+            examples=["5324818942", "+90 532 481 89 42", "0532-481-89-42"],
             repr=False,
         ),
     ]
     otp_session_id: Annotated[
         str,
         BeforeValidator(normalize_otp_session_id),
+        WithJsonSchema(OTP_SESSION_ID_SCHEMA),
         Field(
-            description="The otp_session_id used with Paynet's send_otp",
+            description=(
+                "The otp_session_id used with Paynet's send_otp: 1 to 64 printable characters, "
+                "not all spaces, or a JSON integer, which is sent as its decimal string"
+            ),
             examples=["123456"],
         ),
     ]
     otp_code: Annotated[
         str,
         BeforeValidator(normalize_otp_code),
-        Field(description="The one-time password the user typed", examples=["ART2"], repr=False),
+        WithJsonSchema(OTP_CODE_SCHEMA),
+        Field(
+            description=(
+                "The one-time password the user typed: 1 to 16 ASCII letters and digits. "
+                "Surrounding whitespace is trimmed."
+            ),
+            examples=["ART2"],
+            repr=False,
+        ),
     ]
 
     def to_paynet_payload(self) -> dict[str, str]:

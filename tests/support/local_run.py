@@ -12,6 +12,8 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import boto3
@@ -27,6 +29,28 @@ SECRET_NAME = "paynet/otp-check/local"
 ATTEMPTS_TABLE_NAME = "paynet-otp-check-attempts-local"
 
 
+@contextmanager
+def local_backends(*, scenarios: bool = False) -> Iterator[PaynetSandbox]:
+    """Run the Paynet sandbox and the local AWS server, and point the function at them.
+
+    Stores the made-up test key as the secret, creates the empty attempts table, and sets
+    boto3's endpoints and the function's settings in ``os.environ``. ``scenarios`` turns on the
+    sandbox's scenario mode.
+    """
+    with (
+        PaynetSandbox(SANDBOX_SECRET_KEY, scenarios=scenarios) as sandbox,
+        local_aws_server(os.environ),
+    ):
+        boto3.client("secretsmanager").create_secret(
+            Name=SECRET_NAME, SecretString=json.dumps({"secret_key": SANDBOX_SECRET_KEY})
+        )
+        create_attempts_table(ATTEMPTS_TABLE_NAME)
+        os.environ["PAYNET_BASE_URL"] = sandbox.base_url
+        os.environ["PAYNET_SECRET_ID"] = SECRET_NAME
+        os.environ["ATTEMPTS_TABLE_NAME"] = ATTEMPTS_TABLE_NAME
+        yield sandbox
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -39,18 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     event = json.loads(args.event.read_text("utf-8"))
 
-    with (
-        PaynetSandbox(SANDBOX_SECRET_KEY) as sandbox,
-        local_aws_server(os.environ),
-    ):
-        boto3.client("secretsmanager").create_secret(
-            Name=SECRET_NAME, SecretString=json.dumps({"secret_key": SANDBOX_SECRET_KEY})
-        )
-        create_attempts_table(ATTEMPTS_TABLE_NAME)
-        os.environ["PAYNET_BASE_URL"] = sandbox.base_url
-        os.environ["PAYNET_SECRET_ID"] = SECRET_NAME
-        os.environ["ATTEMPTS_TABLE_NAME"] = ATTEMPTS_TABLE_NAME
-
+    with local_backends():
         print(f"Invoking the function on {args.event}; its log lines follow.", file=sys.stderr)
         response = lambda_handler(event, FakeLambdaContext())
         reset_dependencies()

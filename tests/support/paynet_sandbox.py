@@ -6,6 +6,11 @@ the error object ``{"type", "message", "code", "result_code"}`` on any other sta
 types and return codes follow Paynet's API documentation (doc.paynet.com.tr, "Hata Kodları").
 It accepts the OTP code ``ART2`` for any session and rejects every other code.
 
+In scenario mode, two more OTP codes act out Paynet failures: ``DOWN1`` gets HTTP 500 with
+Paynet's error object, and ``SLOW1`` gets no response until the connection is closed. The local
+API (``make serve``) runs the sandbox in this mode so that app developers can see the function's
+502 and 504 responses. The mode is off by default, so these codes are wrong codes like any other.
+
 Tests can queue scripted responses, including delayed, dropped, reset and hanging connections, and
 read back every request that arrived. Run it on its own from the repository root with::
 
@@ -41,6 +46,8 @@ from urllib.parse import urlsplit
 __all__ = [
     "ACCEPTED_OTP_CODE",
     "CHECK_OTP_PATH",
+    "SCENARIO_DOWN_CODE",
+    "SCENARIO_SLOW_CODE",
     "PaynetSandbox",
     "RecordedRequest",
     "ScriptedResponse",
@@ -52,16 +59,25 @@ logger = logging.getLogger(__name__)
 
 CHECK_OTP_PATH = "/v1/card/check_otp"
 ACCEPTED_OTP_CODE = "ART2"
+# OTP codes that act out a Paynet failure in scenario mode.
+SCENARIO_DOWN_CODE = "DOWN1"
+SCENARIO_SLOW_CODE = "SLOW1"
+# How long a SLOW1 request waits before the sandbox closes the connection without a response. It
+# only has to outlast the client's read timeout, and the bound keeps waiting connection threads
+# from piling up while the sandbox runs.
+SLOW_SCENARIO_SECONDS = 30.0
 
 SUCCESS_MESSAGE = "Başarılı İşlem"
 WRONG_OTP_MESSAGE = "Doğrulama kodu hatalı"
 UNAUTHORIZED_MESSAGE = "Yetkisiz erişim: secret key geçersiz"
 NOT_FOUND_MESSAGE = "İstenen kaynak bulunamadı"
 METHOD_NOT_ALLOWED_MESSAGE = "Bu HTTP yöntemine izin verilmiyor"
+SERVER_ERROR_MESSAGE = "Sistem hatası"
 
 # Paynet return codes, sent as "code" on HTTP 200 and as "result_code" in error objects.
 RESULT_SUCCESSFUL = 0
 RESULT_UNSUCCESSFUL = 1
+RESULT_ERROR = 2
 RESULT_UNAUTHORIZED = 7
 RESULT_NOT_IMPLEMENTED = 9
 RESULT_BAD_REQUEST = 11
@@ -177,8 +193,13 @@ def _bad_request(reason: str) -> ScriptedResponse:
     )
 
 
-def _check_otp_response(request: RecordedRequest, secret_key: str) -> ScriptedResponse:
-    """Return Paynet's response to a check_otp request that no scripted response overrides."""
+def _check_otp_response(
+    request: RecordedRequest, secret_key: str, *, scenarios: bool
+) -> ScriptedResponse:
+    """Return Paynet's response to a check_otp request that no scripted response overrides.
+
+    With ``scenarios``, the OTP codes DOWN1 and SLOW1 get a server error and no response.
+    """
     # Paynet takes the raw key after "Basic ", not base64 of user:password, and compares it
     # exactly, so keys containing "/" or "+" must arrive unchanged.
     if request.headers.get("authorization") != f"Basic {secret_key}":
@@ -206,7 +227,12 @@ def _check_otp_response(request: RecordedRequest, secret_key: str) -> ScriptedRe
     if not _USER_GSM_PATTERN.fullmatch(document["user_gsm"]):
         return _bad_request("user_gsm 5 ile başlayan 10 haneli bir numara olmalı")
 
-    if document["otp_code"] == ACCEPTED_OTP_CODE:
+    otp_code = document["otp_code"]
+    if scenarios and otp_code == SCENARIO_DOWN_CODE:
+        return paynet_error(500, "api_error", RESULT_ERROR, SERVER_ERROR_MESSAGE)
+    if scenarios and otp_code == SCENARIO_SLOW_CODE:
+        return ScriptedResponse(action="close", delay_seconds=SLOW_SCENARIO_SECONDS)
+    if otp_code == ACCEPTED_OTP_CODE:
         return paynet_answer(RESULT_SUCCESSFUL, SUCCESS_MESSAGE)
     return paynet_answer(RESULT_UNSUCCESSFUL, WRONG_OTP_MESSAGE)
 
@@ -273,7 +299,7 @@ class _SandboxHandler(BaseHTTPRequestHandler):
             logger.debug("sending scripted %s for %s %s", scripted.action, self.command, self.path)
             self._perform(scripted)
             return
-        self._perform(_check_otp_response(request, sandbox.secret_key))
+        self._perform(_check_otp_response(request, sandbox.secret_key, scenarios=sandbox.scenarios))
 
     # Every standard method is recorded and routed, so a client that sends the wrong one gets
     # Paynet's 405 object. Other methods get http.server's own 501 page and are not recorded.
@@ -548,6 +574,10 @@ class PaynetSandbox:
     ``keep_alive_timeout`` is the number of seconds after which the server closes an idle
     keep-alive connection. It also limits how long one read of a request may wait. ``None``
     keeps connections open until the client closes them or the sandbox stops.
+
+    ``scenarios`` turns on scenario mode: the OTP code ``DOWN1`` gets HTTP 500 with Paynet's
+    error object (return code 2), and ``SLOW1`` gets no response for 30 seconds, after which the
+    connection is closed. Both apply only to requests that pass the key and body checks.
     """
 
     def __init__(
@@ -558,11 +588,13 @@ class PaynetSandbox:
         port: int = 0,
         ssl_context: ssl.SSLContext | None = None,
         keep_alive_timeout: float | None = None,
+        scenarios: bool = False,
     ) -> None:
         if keep_alive_timeout is not None and not keep_alive_timeout > 0:
             raise ValueError(f"keep_alive_timeout must be > 0 seconds, not {keep_alive_timeout}")
         # Read by every check_otp request, so tests can assign it to simulate key rotation.
         self.secret_key = secret_key
+        self.scenarios = scenarios
         self._host = host
         self._port = port
         self._ssl_context = ssl_context
@@ -732,6 +764,14 @@ def _parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         "--keyfile", help="Set the PEM private key for --certfile, if the chain file lacks it."
     )
     parser.add_argument(
+        "--scenarios",
+        action="store_true",
+        help=(
+            f"Answer the OTP code {SCENARIO_DOWN_CODE} with HTTP 500 and send no response to "
+            f"{SCENARIO_SLOW_CODE} (default: both are wrong codes)."
+        ),
+    )
+    parser.add_argument(
         "--verbose", action="store_true", help="Log every request line and status to stderr."
     )
     arguments = parser.parse_args(argv)
@@ -771,6 +811,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         port=arguments.port,
         ssl_context=ssl_context,
         keep_alive_timeout=arguments.keep_alive_timeout,
+        scenarios=arguments.scenarios,
     )
     try:
         sandbox.start()

@@ -26,6 +26,8 @@ import urllib3
 
 from tests.support.paynet_sandbox import (
     CHECK_OTP_PATH,
+    SCENARIO_DOWN_CODE,
+    SCENARIO_SLOW_CODE,
     PaynetSandbox,
     ScriptedResponse,
     paynet_answer,
@@ -137,6 +139,47 @@ def test_check_otp_rejects_wrong_code(paynet: PaynetSandbox) -> None:
 
     assert reply.status == 200
     assert reply.json() == {"code": 1, "message": "Doğrulama kodu hatalı"}
+
+
+@pytest.mark.parametrize("otp_code", [SCENARIO_DOWN_CODE, SCENARIO_SLOW_CODE])
+def test_scenario_codes_wrong_by_default(paynet: PaynetSandbox, otp_code: str) -> None:
+    reply = request(paynet, body={**VALID_BODY, "otp_code": otp_code})
+
+    assert reply.status == 200
+    assert reply.json() == {"code": 1, "message": "Doğrulama kodu hatalı"}
+
+
+def test_scenario_down_gets_500() -> None:
+    with PaynetSandbox(SECRET_KEY, scenarios=True) as sandbox:
+        reply = request(sandbox, body={**VALID_BODY, "otp_code": SCENARIO_DOWN_CODE})
+        accepted = request(sandbox)
+        wrong = request(sandbox, body=WRONG_CODE_BODY)
+
+    assert_error_object(reply, 500, "api_error", 2)
+    assert accepted.json()["code"] == 0
+    assert wrong.json()["code"] == 1
+
+
+def test_scenario_slow_sends_nothing() -> None:
+    with PaynetSandbox(SECRET_KEY, scenarios=True) as sandbox:
+        connection = open_connection(sandbox, timeout=0.5)
+        try:
+            with pytest.raises(TimeoutError):
+                send(connection, body={**VALID_BODY, "otp_code": SCENARIO_SLOW_CODE})
+        finally:
+            connection.close()
+
+        assert sandbox.requests[0].json()["otp_code"] == SCENARIO_SLOW_CODE
+
+
+def test_scenarios_need_the_key() -> None:
+    headers = check_otp_headers(secret_key="sck_test_wrong")
+    with PaynetSandbox(SECRET_KEY, scenarios=True) as sandbox:
+        reply = request(
+            sandbox, body={**VALID_BODY, "otp_code": SCENARIO_DOWN_CODE}, headers=headers
+        )
+
+    assert_error_object(reply, 401, "authorization_error", 7)
 
 
 def test_key_with_slash_and_plus(paynet: PaynetSandbox) -> None:
