@@ -378,6 +378,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    # A process started from a background job of a non-interactive shell inherits SIGINT as
+    # ignored, and Python then leaves it ignored. Ctrl-C, and the tests' SIGINT, must stop it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     # Imported here so that test processes that import this module for its helpers do not load
     # the function.
