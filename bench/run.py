@@ -86,9 +86,9 @@ def build_lambda_like_path(directory: Path) -> Path:
     """Link the function's packages and the runtime's boto3 into ``directory``, and return it.
 
     The dev venv also contains awscrt and pyOpenSSL, which botocore imports when it finds them and
-    which the Lambda runtime does not have. Run with ``python -S`` and PYTHONPATH set to this
-    directory, an interpreter sees what a Lambda function sees: the bundled packages and the
-    runtime's boto3 and botocore, and not the rest of the venv.
+    which the Lambda runtime does not have. An interpreter run with ``python -S`` and PYTHONPATH
+    set to this directory finds the same packages as a Lambda function: the bundled packages and
+    the runtime's boto3 and botocore, and not the rest of the venv.
     """
     targets = {REPOSITORY_ROOT / "src" / "otp_check"}
     for name in (*_pinned_distributions(), *RUNTIME_DISTRIBUTIONS):
@@ -281,22 +281,23 @@ def measure_warm(
     )
 
 
-def _run_cold_start(environ: dict[str, str], report_path: Path) -> dict[str, float]:
-    started = time.monotonic()
-    subprocess.run(  # noqa: S603 - runs a script of this repository
-        [
-            sys.executable,
-            "-S",
-            str(REPOSITORY_ROOT / "bench" / "cold_start.py"),
-            str(EVENT_PATH),
-            str(report_path),
-        ],
+def _run_fresh_python(environ: dict[str, str], *arguments: str) -> subprocess.CompletedProcess[str]:
+    """Run ``python -S ARGUMENTS`` in a fresh interpreter with the Lambda-like ``environ``."""
+    return subprocess.run(  # noqa: S603 - this interpreter, with the benchmark's own arguments
+        [sys.executable, "-S", *arguments],
         cwd=REPOSITORY_ROOT,
         env=environ,
-        stdout=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
         check=True,
         timeout=COLD_START_TIMEOUT_SECONDS,
     )
+
+
+def _run_cold_start(environ: dict[str, str], report_path: Path) -> dict[str, float]:
+    started = time.monotonic()
+    script = REPOSITORY_ROOT / "bench" / "cold_start.py"
+    _run_fresh_python(environ, str(script), str(EVENT_PATH), str(report_path))
     report = json.loads(report_path.read_text("utf-8"))
     if report["status"] != 200:
         raise RuntimeError(f"cold start invocation returned {report['status']}")
@@ -315,15 +316,7 @@ def _run_cold_start(environ: dict[str, str], report_path: Path) -> dict[str, flo
 
 def _run_boto3_floor(environ: dict[str, str]) -> float:
     started = time.monotonic()
-    completed = subprocess.run(
-        [sys.executable, "-S", "-c", "import boto3, time; print(time.monotonic())"],
-        cwd=REPOSITORY_ROOT,
-        env=environ,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=COLD_START_TIMEOUT_SECONDS,
-    )
+    completed = _run_fresh_python(environ, "-c", "import boto3, time; print(time.monotonic())")
     return (float(completed.stdout.strip()) - started) * 1000
 
 
@@ -350,15 +343,7 @@ def measure_import_times(environ: dict[str, str], runs: int) -> list[ImportTime]
     """Run ``python -X importtime`` ``runs`` times and keep each package's median."""
     by_package: dict[str, list[ImportTime]] = {}
     for _ in range(runs):
-        completed = subprocess.run(
-            [sys.executable, "-S", "-X", "importtime", "-c", "import otp_check.handler"],
-            cwd=REPOSITORY_ROOT,
-            env=environ,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=COLD_START_TIMEOUT_SECONDS,
-        )
+        completed = _run_fresh_python(environ, "-X", "importtime", "-c", "import otp_check.handler")
         for item in parse_import_times(completed.stderr):
             by_package.setdefault(item.package, []).append(item)
     return [

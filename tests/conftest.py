@@ -126,3 +126,8 @@ def log_output() -> Iterator[io.StringIO]:
 def log_lines(buffer: io.StringIO) -> list[dict[str, Any]]:
     """The JSON log lines written to ``buffer``, parsed."""
     return [json.loads(line) for line in buffer.getvalue().splitlines() if line.startswith("{")]
+
+
+def outcome_lines(buffer: io.StringIO) -> list[dict[str, Any]]:
+    """The "OTP check finished" lines written to ``buffer``: one for each request."""
+    return [line for line in log_lines(buffer) if line["message"] == "OTP check finished"]

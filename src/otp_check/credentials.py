@@ -22,10 +22,9 @@ if TYPE_CHECKING:
 # characters there point to a copy-and-paste mistake.
 _SECRET_KEY_PATTERN = re.compile(r"[\x21-\x7e]+")
 
-# The secret is fetched only when the cache is cold or expired, so short timeouts and one retry
-# keep a slow Secrets Manager from using up the invocation: at most 2 x (1 + 2) s, plus the
-# retry's backoff of under 1 s. total_max_attempts counts the first attempt, unlike
-# max_attempts, which counts retries only.
+# The secret is fetched only when the cache is cold or expired. Short timeouts and one retry
+# keep a slow Secrets Manager from using up the invocation, at most 2 x (1 + 2) s plus a
+# backoff of under 1 s. total_max_attempts counts the first attempt, and max_attempts does not.
 _SECRETS_MANAGER_CONFIG = Config(
     connect_timeout=1,
     read_timeout=2,

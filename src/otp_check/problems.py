@@ -43,46 +43,51 @@ UNSUPPORTED_MEDIA_TYPE_DETAIL = "Send the request body as application/json."
 _COMMON_HEADERS = {"Cache-Control": "no-store"}
 
 
+def _serialize(body: dict[str, Any]) -> str:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+
 def json_response(status: int, body: dict[str, Any], content_type: str) -> Response[str]:
     """Build a response whose body keeps non-ASCII text, such as Paynet's Turkish messages."""
     return Response(
         status_code=status,
         content_type=content_type,
-        body=json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+        body=_serialize(body),
         headers=dict(_COMMON_HEADERS),
     )
 
 
-def problem(
+def _problem_body(
     status: HTTPStatus, slug: str, title: str, detail: str, **members: Any
-) -> Response[str]:
-    """Build an RFC 9457 problem details response."""
-    body = {
+) -> dict[str, Any]:
+    return {
         "type": PROBLEM_TYPE_PREFIX + slug,
         "title": title,
         "status": int(status),
         "detail": detail,
         **members,
     }
-    return json_response(int(status), body, PROBLEM_JSON)
+
+
+def problem(
+    status: HTTPStatus, slug: str, title: str, detail: str, **members: Any
+) -> Response[str]:
+    """Build an RFC 9457 problem details response."""
+    return json_response(
+        int(status), _problem_body(status, slug, title, detail, **members), PROBLEM_JSON
+    )
 
 
 def early_problem(status: HTTPStatus, slug: str, title: str, detail: str) -> dict[str, Any]:
     """Build a problem details proxy response for a request rejected before the resolver runs."""
     log_outcome("invalid_request", error_kind=slug)
-    body = {
-        "type": PROBLEM_TYPE_PREFIX + slug,
-        "title": title,
-        "status": int(status),
-        "detail": detail,
-    }
     return {
         "statusCode": int(status),
         "multiValueHeaders": {
             "Content-Type": [PROBLEM_JSON],
             **{name: [value] for name, value in _COMMON_HEADERS.items()},
         },
-        "body": json.dumps(body, separators=(",", ":")),
+        "body": _serialize(_problem_body(status, slug, title, detail)),
         "isBase64Encoded": False,
     }
 

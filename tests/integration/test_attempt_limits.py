@@ -14,10 +14,10 @@ import pytest
 from otp_check.dependencies import build_verifier
 from otp_check.errors import AttemptLimitReachedError, OtpRejectedError
 from otp_check.settings import get_settings
-from tests.conftest import log_lines
+from tests.conftest import log_lines, outcome_lines
 from tests.support.aws import AwsErrorReply, LocalAws
 from tests.support.events import api_event, valid_request
-from tests.support.invoke import ApiResponse, invoke
+from tests.support.invoke import ApiResponse, invoke, invoke_timed
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.paynet_sandbox import PaynetSandbox, ScriptedResponse, paynet_error
 
@@ -254,7 +254,7 @@ def test_dynamodb_failure_fails_closed(
     assert response.headers["Content-Type"] == "application/problem+json"
     assert response.body["type"] == "urn:paynet-otp-check:problem:attempt-store-unavailable"
     assert sandbox.requests == []
-    (outcome,) = [line for line in log_lines(log_output) if line["message"] == "OTP check finished"]
+    (outcome,) = outcome_lines(log_output)
     assert outcome["level"] == "ERROR"
     assert outcome["error_code"] == "AccessDeniedException"
 
@@ -290,7 +290,7 @@ def test_missing_table_fails_closed(
     monkeypatch.setenv("ATTEMPTS_TABLE_NAME", "no-such-table")
     assert _check("ART2").status == 503
     assert sandbox.requests == []
-    (outcome,) = [line for line in log_lines(log_output) if line["message"] == "OTP check finished"]
+    (outcome,) = outcome_lines(log_output)
     assert outcome["error_code"] == "ResourceNotFoundException"
 
 
@@ -324,7 +324,7 @@ def test_dropped_connection_keeps_the_count(sandbox: PaynetSandbox) -> None:
 
 
 def test_other_phone_numbers_cannot_lock_a_session(sandbox: PaynetSandbox) -> None:
-    # Someone who knows a session id sends wrong OTPs for it with other phone numbers.
+    # An attacker with a known session id sends wrong OTPs for it with other phone numbers.
     for index in range(SESSION_LIMIT + 1):
         _check(WRONG_CODE, phone=f"50512345{index:02d}")
     # The session's own phone number still has all of its checks.
@@ -341,15 +341,13 @@ def test_verified_session_lifts_no_limit_for_other_phones(sandbox: PaynetSandbox
 def test_slow_settling_ends_within_the_lambda_timeout(
     local_aws: LocalAws, sandbox: PaynetSandbox, log_output: io.StringIO
 ) -> None:
-    # Paynet answers late, and the writes after it hang. Both must fit into the invocation.
+    # Paynet responds late, and the writes after it hang. Both must fit into the invocation.
     sandbox.enqueue(ScriptedResponse(body=b'{"code": 0, "message": "ok"}', delay_seconds=1.5))
     local_aws.delay("UpdateItem", 3, body_contains="verified")
     local_aws.delay("UpdateItem", 3, body_contains="checks - :one")
     context = FakeLambdaContext(timeout_ms=5_000)
 
-    started = time.monotonic()
-    response = invoke(api_event(valid_request()), context)
-    elapsed = time.monotonic() - started
+    response, elapsed = invoke_timed(api_event(valid_request()), context)
 
     assert response.status == 200
     assert elapsed < 5.0

@@ -1,5 +1,5 @@
-"""Property-based tests: whatever a client sends, the function answers in its documented shape
-and Paynet only ever receives a valid, normalised payload.
+"""Property-based tests: whatever a client sends, the function returns a response of the
+documented shape, and Paynet only ever receives a valid, normalised payload.
 
 Hypothesis runs with ``derandomize=True`` and no example database, so every run draws the same
 examples.

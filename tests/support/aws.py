@@ -69,7 +69,7 @@ class AwsDelay:
     body_contains: str = ""
 
     def __post_init__(self) -> None:
-        # Every pause ends by itself, so a test that forgets to clear it cannot hang the suite.
+        # Every pause ends by itself, so a pause that a test leaves set cannot hang the suite.
         if not 0 < self.seconds <= 10:
             raise ValueError(f"seconds must be more than 0 and at most 10, not {self.seconds}")
 

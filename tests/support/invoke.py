@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,3 +40,10 @@ def invoke(event: dict[str, Any], context: FakeLambdaContext | None = None) -> A
 def start_cold() -> None:
     """Drop the cached settings, connection pool and secret, as a new Lambda instance would."""
     reset_dependencies()
+
+
+def invoke_timed(event: dict[str, Any], context: FakeLambdaContext) -> tuple[ApiResponse, float]:
+    """Invoke the handler and return its response with the seconds it took."""
+    started = time.monotonic()
+    response = invoke(event, context)
+    return response, time.monotonic() - started
